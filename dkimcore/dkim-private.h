@@ -1,0 +1,376 @@
+/* Declarations shared between the dkimcore source files.  Not installed. */
+#ifndef DKIM_PRIVATE_H
+#define DKIM_PRIVATE_H
+
+#include "dkim.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DKIM_ATTR_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
+#define DKIM_ATTR_NORETURN __attribute__((noreturn))
+#define DKIM_N_ELEMENTS(arr) (sizeof(arr) / sizeof((arr)[0]))
+
+#define DKIM_RSA_MIN_BITS 1024
+#define DKIM_RSA_MAX_BITS 8192
+#define DKIM_SHA256_LEN 32
+#define DKIM_ED25519_KEY_LEN 32
+#define DKIM_ED25519_SIG_LEN 64
+/* Longest sanitized string kept from a message (d=, s=, i=, ...). */
+#define DKIM_MAX_SHOWN 255
+
+/* ---- memory (alloc.c) ----
+ * Allocation failure aborts the process, as Dovecot itself does: every
+ * buffer the library grows is bounded by a configured cap, so running out
+ * of memory means the process is in trouble anyway. */
+void *dkim_malloc(size_t size);
+void *dkim_calloc(size_t count, size_t size);
+void *dkim_realloc(void *ptr, size_t size);
+char *dkim_strdup(const char *str);
+char *dkim_strndup(const char *str, size_t len);
+void *dkim_memdup(const void *data, size_t size);
+char *dkim_strdup_printf(const char *fmt, ...) DKIM_ATTR_FORMAT(1, 2);
+void dkim_error_set(struct dkim_error *error, const char *fmt, ...)
+	DKIM_ATTR_FORMAT(2, 3);
+
+/* ---- growable byte buffer (buffer.c) ---- */
+struct dkim_buf {
+	char *data;	/* always NUL-terminated when non-NULL */
+	size_t len;
+	size_t cap;
+};
+
+void dkim_buf_append(struct dkim_buf *buf, const void *data, size_t len);
+void dkim_buf_append_str(struct dkim_buf *buf, const char *str);
+void dkim_buf_append_c(struct dkim_buf *buf, char c);
+void dkim_buf_printf(struct dkim_buf *buf, const char *fmt, ...)
+	DKIM_ATTR_FORMAT(2, 3);
+void dkim_buf_truncate(struct dkim_buf *buf, size_t len);
+/* Returns the contents as a malloc()ed string and empties the buffer. */
+char *dkim_buf_steal(struct dkim_buf *buf);
+void dkim_buf_free(struct dkim_buf *buf);
+
+/* ---- text helpers (text.c) ---- */
+bool dkim_is_wsp(unsigned char c);
+bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
+			  size_t b_len);
+/* Copies `src` keeping printable US-ASCII only (others become '?'),
+ * truncated to DKIM_MAX_SHOWN characters with "...". */
+char *dkim_sanitize(const char *src, size_t len);
+/* Syntax of d= and s= (RFC 6376 §3.5): dot-separated labels of letters,
+ * digits, '-' and '_'.  A domain needs at least two labels. */
+bool dkim_domain_is_valid(const char *str, size_t len);
+bool dkim_selector_is_valid(const char *str, size_t len);
+/* True if `sub` equals `domain` or is a subdomain of it (icase). */
+bool dkim_domain_is_within(const char *sub, size_t sub_len,
+			   const char *domain, size_t domain_len);
+/* "2023-10-24 20:58:47 UTC" */
+void dkim_format_time(time_t t, char *dest, size_t size);
+
+/* ---- base64 (base64.c) ---- */
+/* Decodes RFC 2045 base64, ignoring FWS (SP, HTAB, CR, LF).  Returns a
+ * malloc()ed buffer, or NULL if the input is not valid base64. */
+unsigned char *dkim_base64_decode(const char *src, size_t len,
+				  size_t *size_r);
+/* Appends the base64 encoding of data, without line breaks. */
+void dkim_base64_encode(struct dkim_buf *dest, const void *data, size_t size);
+
+/* ---- tag lists, RFC 6376 §3.2 (taglist.c) ---- */
+#define DKIM_MAX_TAGS 64
+
+struct dkim_tag {
+	const char *name;
+	size_t name_len;
+	const char *value;	/* without surrounding FWS */
+	size_t value_len;
+	/* Offsets in the parsed text of everything between '=' and the
+	 * terminating ';' (or the end): what b= removal deletes. */
+	size_t raw_value_start, raw_value_end;
+};
+
+struct dkim_taglist {
+	struct dkim_tag tags[DKIM_MAX_TAGS];
+	unsigned count;
+};
+
+enum dkim_taglist_error {
+	DKIM_TAGLIST_OK = 0,
+	DKIM_TAGLIST_SYNTAX,
+	DKIM_TAGLIST_DUPLICATE,
+};
+
+/* On error, `error` explains where. */
+enum dkim_taglist_error dkim_taglist_parse(const char *text, size_t len,
+					   struct dkim_taglist *list_r,
+					   struct dkim_error *error);
+const struct dkim_tag *dkim_taglist_find(const struct dkim_taglist *list,
+					 const char *name);
+bool dkim_tag_value_is(const struct dkim_tag *tag, const char *value);
+/* Iterates over a colon-separated list inside a tag value (h=, key h=,
+ * s=, t=), trimming FWS around each element.  Start with *pos = 0. */
+bool dkim_tag_list_next(const struct dkim_tag *tag, size_t *pos,
+			const char **item_r, size_t *item_len_r);
+
+/* ---- SHA-256 and public-key primitives (crypto.c) ---- */
+struct dkim_sha256 {
+	void *ctx;	/* EVP_MD_CTX */
+};
+
+void dkim_sha256_init(struct dkim_sha256 *hash);
+void dkim_sha256_update(struct dkim_sha256 *hash, const void *data,
+			size_t size);
+void dkim_sha256_final(struct dkim_sha256 *hash,
+		       unsigned char digest[DKIM_SHA256_LEN]);
+void dkim_sha256_free(struct dkim_sha256 *hash);
+
+struct dkim_pubkey {
+	enum dkim_key_type type;
+	unsigned bits;
+	/* RSA: big-endian modulus and exponent; Ed25519: the raw key. */
+	unsigned char *modulus;
+	size_t modulus_len;
+	unsigned char *exponent;
+	size_t exponent_len;
+	unsigned char ed25519[DKIM_ED25519_KEY_LEN];
+};
+
+enum dkim_verify_status {
+	DKIM_VERIFY_OK = 0,
+	DKIM_VERIFY_BAD_SIGNATURE,
+	DKIM_VERIFY_BAD_LENGTH,	/* signature size does not fit the key */
+	DKIM_VERIFY_INTERNAL,	/* crypto library failure */
+};
+
+/* Checks a DKIM signature over the SHA-256 digest of the signed header
+ * data: RSASSA-PKCS1-v1_5 for RSA, Ed25519 over the digest (RFC 8463). */
+enum dkim_verify_status
+dkim_pubkey_verify(const struct dkim_pubkey *key,
+		   const unsigned char digest[DKIM_SHA256_LEN],
+		   const unsigned char *sig, size_t sig_len);
+/* Decodes a DER RSA public key, SubjectPublicKeyInfo or bare PKCS#1
+ * RSAPublicKey, into key->modulus/exponent/bits. */
+bool dkim_rsa_pubkey_from_der(struct dkim_pubkey *key,
+			      const unsigned char *der, size_t der_len);
+
+struct dkim_privkey {
+	enum dkim_key_type type;
+	unsigned bits;
+	void *pkey;	/* EVP_PKEY */
+};
+
+/* Signs the SHA-256 digest of the signed header data.  Returns a
+ * malloc()ed signature, or NULL on a crypto library failure. */
+unsigned char *dkim_privkey_sign(const struct dkim_privkey *key,
+				 const unsigned char digest[DKIM_SHA256_LEN],
+				 size_t *sig_len_r);
+
+/* ---- DKIM-Signature parsing (signature.c) ---- */
+struct dkim_header_name {
+	const char *name;	/* points into the signature's field copy */
+	size_t len;
+};
+
+struct dkim_signature {
+	char *field;		/* copy of the whole field, CRLF endings */
+	size_t field_len;
+	/* Set when the field cannot be used; the rest may be partial. */
+	enum dkim_reason error;
+	char *error_text;
+
+	/* Sanitized copies, for results (NULL when absent). */
+	char *domain;
+	char *selector;
+	char *identity;
+	char *algorithm;
+	char *b_text;
+
+	/* Parsed values, valid when error == DKIM_REASON_NONE. */
+	const char *domain_raw;	/* points into field */
+	size_t domain_len;
+	enum dkim_key_type key_type;
+	enum dkim_canon header_canon, body_canon;
+	struct dkim_header_name *signed_headers;
+	size_t signed_header_count;
+	unsigned char *b;
+	size_t b_len;
+	unsigned char bh[DKIM_SHA256_LEN];
+	bool has_length;
+	uint64_t length;
+	time_t timestamp, expiration;	/* 0 when absent */
+	/* The part of field that b= removal deletes. */
+	size_t b_value_start, b_value_end;
+};
+
+/* Parses one DKIM-Signature field (the whole "name: value" with CRLF
+ * endings) and checks everything that can be checked without the key,
+ * the message or the clock. */
+void dkim_signature_parse(struct dkim_signature *sig, const char *field,
+			  size_t len);
+void dkim_signature_fail(struct dkim_signature *sig, enum dkim_reason reason,
+			 const char *fmt, ...) DKIM_ATTR_FORMAT(3, 4);
+void dkim_signature_clear(struct dkim_signature *sig);
+
+/* ---- header block (headers.c) ---- */
+struct dkim_header_field {
+	size_t offset;		/* in dkim_headers.data */
+	size_t len;		/* including the final CRLF */
+	size_t name_len;	/* 0 if the line has no colon */
+	ssize_t prev_same_name;	/* index of the field above with the same
+				   name, or -1; filled by _index() */
+};
+
+struct dkim_name_slot;
+
+struct dkim_headers {
+	struct dkim_buf data;	/* header block with CRLF line endings */
+	struct dkim_header_field *fields;
+	size_t count, alloc;
+	size_t max_bytes;
+	bool overflow;		/* data reached max_bytes; rest dropped */
+	bool complete;		/* blank line (or end of input) seen */
+
+	/* streaming state */
+	size_t field_start;	/* offset of the field being read */
+	bool in_field;
+	bool at_line_start;
+	bool cr_pending;
+	bool blank_cr;		/* a line started with CR */
+
+	/* name index for bottom-up selection */
+	struct dkim_name_slot *slots;
+	size_t slot_count;
+};
+
+void dkim_headers_init(struct dkim_headers *headers, size_t max_bytes);
+/* Consumes header bytes; returns how many were used.  Fewer than `size`
+ * means the header block ended and the rest is body. */
+size_t dkim_headers_feed(struct dkim_headers *headers, const void *data,
+			 size_t size);
+/* Ends the input: a header block without a blank line ends here. */
+void dkim_headers_finish(struct dkim_headers *headers);
+const char *dkim_headers_field(const struct dkim_headers *headers, size_t i);
+bool dkim_headers_name_is(const struct dkim_headers *headers, size_t i,
+			  const char *name);
+size_t dkim_headers_count_name(struct dkim_headers *headers,
+			       const char *name, size_t name_len);
+
+/* Bottom-up selection (RFC 6376 §5.4.2): for each name, returns the index
+ * of the field to hash, or -1 for a name with no (further) instance. */
+void dkim_headers_select(struct dkim_headers *headers,
+			 const struct dkim_header_name *names, size_t count,
+			 ssize_t *indexes_r);
+void dkim_headers_free(struct dkim_headers *headers);
+
+/* ---- canonicalization (canon.c) ---- */
+/* Appends the canonical form of one header field (name, colon, value,
+ * CRLF). */
+void dkim_canon_header(enum dkim_canon canon, const char *field, size_t len,
+		       struct dkim_buf *dest);
+/* The DKIM-Signature field itself as it enters the header hash: with the
+ * b= value deleted and no trailing CRLF (RFC 6376 §3.7). */
+void dkim_canon_signature_field(enum dkim_canon canon, const char *field,
+				size_t len, size_t b_value_start,
+				size_t b_value_end, struct dkim_buf *dest);
+
+/* One body hash: SHA-256 of the first `limit` canonical body bytes. */
+struct dkim_body_hash {
+	struct dkim_sha256 sha;
+	uint64_t limit;		/* UINT64_MAX: whole body */
+	uint64_t hashed;
+	unsigned char digest[DKIM_SHA256_LEN];
+};
+
+struct dkim_body_canon {
+	enum dkim_canon canon;
+	struct dkim_body_hash **hashes;
+	size_t hash_count;
+	uint64_t length;	/* canonical body bytes so far */
+	unsigned pending_crlf;	/* empty lines held back */
+	bool line_has_content;
+	bool wsp_pending;	/* relaxed: whitespace run inside a line */
+	bool cr_pending;	/* input ended on CR */
+	bool finished;
+};
+
+void dkim_body_canon_init(struct dkim_body_canon *bc, enum dkim_canon canon);
+/* Returns the hash for this limit, sharing one if it exists. */
+struct dkim_body_hash *dkim_body_canon_hash(struct dkim_body_canon *bc,
+					    uint64_t limit);
+void dkim_body_canon_feed(struct dkim_body_canon *bc, const void *data,
+			  size_t size);
+void dkim_body_canon_finish(struct dkim_body_canon *bc);
+void dkim_body_canon_free(struct dkim_body_canon *bc);
+
+/* ---- the From field (from.c) ---- */
+/* The lowercased domain of the single address in a From field value, or
+ * NULL if it has no parsable single address. */
+char *dkim_from_domain(const char *value, size_t len);
+
+/* ---- DNS (resolver.c) ---- */
+struct dkim_dns_answer {
+	enum dkim_dns_status status;
+	enum dkim_dnssec dnssec;
+	const char *detail;
+	struct dkim_buf *records;	/* one per TXT record */
+	unsigned *string_counts;
+	size_t record_count;
+	/* seconds to keep the answer; 0 = for the resolver's life */
+	unsigned ttl;
+};
+
+struct dkim_dns_query;
+
+struct dkim_resolver_backend {
+	/* Starts a lookup.  A synchronous backend answers at once and
+	 * calls dkim_dns_query_done() before returning. */
+	void (*start)(dkim_resolver *resolver, struct dkim_dns_query *query);
+	/* Waits up to `msecs` for answers to arrive and delivers them with
+	 * dkim_dns_query_done(). */
+	void (*wait)(dkim_resolver *resolver, unsigned msecs);
+	void (*deinit)(dkim_resolver *resolver);
+};
+
+struct dkim_dns_query {
+	struct dkim_dns_query *next;	/* in the resolver's hash chain */
+	char *qname;
+	struct dkim_dns_answer answer;
+	struct dkim_dns_result result;	/* public view of answer */
+	bool pending;
+	time_t expires;			/* 0 = never */
+	int async_id;			/* backend's handle */
+};
+
+dkim_resolver *dkim_resolver_alloc(const struct dkim_resolver_backend *backend,
+				   void *context);
+void *dkim_resolver_context(dkim_resolver *resolver);
+/* Returns the (possibly cached or shared) query for qname and starts it
+ * if needed.  Owned by the resolver. */
+struct dkim_dns_query *dkim_resolver_start(dkim_resolver *resolver,
+					   const char *qname);
+/* Waits until the query is answered or the deadline (CLOCK_MONOTONIC,
+ * msecs) passes.  Returns false on timeout. */
+bool dkim_resolver_wait(dkim_resolver *resolver, struct dkim_dns_query *query,
+			uint64_t deadline_msecs);
+void dkim_dns_query_done(struct dkim_dns_query *query);
+uint64_t dkim_monotonic_msecs(void);
+
+/* Backends */
+int dkim_resolver_unbound_new(const struct dkim_resolver_config *config,
+			      dkim_resolver **resolver_r,
+			      struct dkim_error *error);
+int dkim_resolver_table_new(const char *path, dkim_resolver **resolver_r,
+			    struct dkim_error *error);
+
+/* ---- result names (result.c) ---- */
+const char *dkim_key_type_name(enum dkim_key_type type);
+
+/* ---- signing internals (sign.c), exposed for the golden-vector tests ---- */
+/* Computes b= for a prepared DKIM-Signature field whose b= value is empty
+ * (the field is used exactly as given) over the given message.  Returns
+ * the base64 text, malloc()ed, or NULL with error set. */
+char *dkim_sign_field_template(const dkim_privkey *key, const char *field,
+			       const void *message, size_t message_len,
+			       struct dkim_error *error);
+
+#endif
