@@ -1,0 +1,117 @@
+"""Process, port and waiting plumbing shared by the server harnesses (nsd, dovecot, smtpsink).
+
+Every wait here is bounded: a test may fail, but it must never hang.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+DEFAULT_TIMEOUT = 30
+"""Upper bound in seconds for one external command or one readiness wait."""
+
+
+class HarnessError(RuntimeError):
+    """A test component (server, tool) failed to run; distinct from a test assertion."""
+
+
+def free_port(udp_too=False):
+    """Returns a 127.0.0.1 port that is currently free for TCP (and UDP if `udp_too`).
+
+    The port is released before returning, so another process could take it in between; the
+    servers started with it fail loudly in that case rather than answer for someone else.
+    """
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            if not udp_too:
+                return port
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                    udp.bind(("127.0.0.1", port))
+                    return port
+            except OSError:
+                continue
+    raise HarnessError("no free port found on 127.0.0.1")
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls `predicate()` until it returns a true value, which is returned.
+
+    Raises HarnessError naming `what` after `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise HarnessError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def run(argv, what, input_bytes=None, timeout=DEFAULT_TIMEOUT, check=True, **kwargs):
+    """Runs a command to completion with a bound; returns the CompletedProcess (bytes output).
+
+    With `check`, a non-zero exit raises HarnessError carrying the command's output, so a
+    broken tool is reported as such and never mistaken for a test result.
+    """
+    try:
+        done = subprocess.run(argv, input=input_bytes, capture_output=True, timeout=timeout,
+                              check=False, **kwargs)
+    except FileNotFoundError as exc:
+        raise HarnessError(f"{what}: {argv[0]} is not installed ({exc})") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"{what}: {' '.join(map(str, argv))} did not finish in {timeout}s")\
+            from exc
+    if check and done.returncode != 0:
+        raise HarnessError(
+            f"{what}: {' '.join(map(str, argv))} exited {done.returncode}\n"
+            f"stdout: {done.stdout.decode(errors='replace')}\n"
+            f"stderr: {done.stderr.decode(errors='replace')}")
+    return done
+
+
+def stop_process(proc, timeout=10):
+    """Stops a Popen started with start_new_session=True: SIGTERM, bounded wait, SIGKILL.
+
+    The whole process group is signalled (its id is the started process's pid), so helpers
+    the server forked go too; returns the exit status.
+    """
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout)
+    # Children may outlive a master that exited; they are in its group.
+    _signal_group(proc.pid, signal.SIGKILL)
+    return proc.returncode
+
+
+def group_members(pgid):
+    """Returns the pids of live processes in process group `pgid` (read from /proc)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state ppid pgrp ...
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+def _signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
