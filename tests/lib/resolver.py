@@ -64,6 +64,6 @@ def unbound_host(server, name, rrtype="TXT", timeout=20):
         raise procutil.HarnessError(f"unbound-host: unexpected output {output!r}")
     failed = re.search(r"not found: \d+\((\w+)\)", first)
     texts = [b"".join(nsd.parse_character_strings(rdata)).decode("utf-8", errors="replace")
-             for rdata in re.findall(rf"has {rrtype} record (.*) \(", output)]
+             for rdata in re.findall(rf'has {rrtype} record ((?:"(?:[^"\\]|\\.)*" ?)+)', output)]
     return Lookup(status.group(1).lower(), failed.group(1) if failed else "NOERROR", texts,
                   output)
