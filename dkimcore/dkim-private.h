@@ -47,6 +47,10 @@ void dkim_buf_append_c(struct dkim_buf *buf, char c);
 void dkim_buf_printf(struct dkim_buf *buf, const char *fmt, ...)
 	DKIM_ATTR_FORMAT(2, 3);
 void dkim_buf_truncate(struct dkim_buf *buf, size_t len);
+/* Makes room for `extra` more bytes; write them at data + len, then
+ * dkim_buf_set_length(). */
+void dkim_buf_reserve(struct dkim_buf *buf, size_t extra);
+void dkim_buf_set_length(struct dkim_buf *buf, size_t len);
 /* Returns the contents as a malloc()ed string and empties the buffer. */
 char *dkim_buf_steal(struct dkim_buf *buf);
 void dkim_buf_free(struct dkim_buf *buf);
@@ -182,6 +186,7 @@ struct dkim_signature {
 	char *domain;
 	char *selector;
 	char *identity;
+	char *identity_domain;	/* the part of i= after the last '@' */
 	char *algorithm;
 	char *b_text;
 
@@ -273,6 +278,17 @@ void dkim_canon_signature_field(enum dkim_canon canon, const char *field,
 				size_t len, size_t b_value_start,
 				size_t b_value_end, struct dkim_buf *dest);
 
+/* The header hash (RFC 6376 §3.7): the fields named in `names`, selected
+ * bottom-up and canonicalized, then the DKIM-Signature field itself with
+ * the b= value (at [b_value_start, b_value_end)) deleted. */
+void dkim_hash_signed_headers(struct dkim_headers *headers,
+			      enum dkim_canon canon,
+			      const struct dkim_header_name *names,
+			      size_t count, const char *sig_field,
+			      size_t sig_field_len, size_t b_value_start,
+			      size_t b_value_end,
+			      unsigned char digest[DKIM_SHA256_LEN]);
+
 /* One body hash: SHA-256 of the first `limit` canonical body bytes. */
 struct dkim_body_hash {
 	struct dkim_sha256 sha;
@@ -315,9 +331,15 @@ struct dkim_dns_answer {
 	struct dkim_buf *records;	/* one per TXT record */
 	unsigned *string_counts;
 	size_t record_count;
-	/* seconds to keep the answer; 0 = for the resolver's life */
+	/* The answer's TTL; without one it is kept for the resolver's life. */
+	bool has_ttl;
 	unsigned ttl;
 };
+
+void dkim_dns_answer_add_record(struct dkim_dns_answer *answer,
+				const void *txt, size_t len,
+				unsigned string_count);
+void dkim_dns_answer_clear(struct dkim_dns_answer *answer);
 
 struct dkim_dns_query;
 
@@ -333,11 +355,14 @@ struct dkim_resolver_backend {
 
 struct dkim_dns_query {
 	struct dkim_dns_query *next;	/* in the resolver's hash chain */
+	dkim_resolver *resolver;
 	char *qname;
 	struct dkim_dns_answer answer;
 	struct dkim_dns_result result;	/* public view of answer */
+	const char **record_texts;	/* for result.records */
+	size_t *record_lengths;		/* for result.record_lengths */
 	bool pending;
-	time_t expires;			/* 0 = never */
+	uint64_t expires_msecs;		/* 0 = never */
 	int async_id;			/* backend's handle */
 };
 
@@ -353,6 +378,9 @@ struct dkim_dns_query *dkim_resolver_start(dkim_resolver *resolver,
 bool dkim_resolver_wait(dkim_resolver *resolver, struct dkim_dns_query *query,
 			uint64_t deadline_msecs);
 void dkim_dns_query_done(struct dkim_dns_query *query);
+/* The wait() of backends that answer synchronously: never anything to
+ * wait for. */
+void dkim_resolver_sync_wait(dkim_resolver *resolver, unsigned msecs);
 uint64_t dkim_monotonic_msecs(void);
 
 /* Backends */
@@ -364,6 +392,8 @@ int dkim_resolver_table_new(const char *path, dkim_resolver **resolver_r,
 
 /* ---- result names (result.c) ---- */
 const char *dkim_key_type_name(enum dkim_key_type type);
+/* The result a signature gets for this reason. */
+enum dkim_result dkim_reason_result(enum dkim_reason reason);
 
 /* ---- signing internals (sign.c), exposed for the golden-vector tests ---- */
 /* Computes b= for a prepared DKIM-Signature field whose b= value is empty

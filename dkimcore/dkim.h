@@ -73,8 +73,7 @@ enum dkim_reason {
 	DKIM_REASON_BAD_BODY_LENGTH,	/* l= malformed or beyond the body */
 	DKIM_REASON_EXPIRED,		/* x= in the past */
 	DKIM_REASON_FUTURE,		/* t= in the future */
-	DKIM_REASON_EXPIRY_BEFORE_TIMESTAMP, /* x= < t= */
-	DKIM_REASON_SIG_TOO_LONG,	/* b= longer than the key allows */
+	DKIM_REASON_EXPIRY_BEFORE_TIMESTAMP, /* x= not after t= */
 	DKIM_REASON_HEADER_TOO_LARGE,	/* header block over the cap */
 
 	/* permerror: the key */

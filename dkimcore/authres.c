@@ -1,0 +1,293 @@
+/* Authentication-Results fields (RFC 8601) for the dkim method, with
+ * header.b (RFC 6008), and recognising our own authserv-id in fields that
+ * arrive with a message (§5), so forged ones can be removed.
+ *
+ * Every value taken from the message was sanitized by the verifier; here
+ * each is written as a token when it is one and as a quoted-string
+ * otherwise, so no value can end the field or start a new one. */
+#include "dkim-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER_B_MIN_LEN 8
+#define FOLD_WIDTH 78
+/* "Authentication-Results: " precedes the value on the first line. */
+#define FIELD_NAME_WIDTH 24
+
+static bool
+is_tspecial(char c)
+{
+	return strchr("()<>@,;:\\\"/[]?=", c) != NULL;
+}
+
+static bool
+is_token(const char *value)
+{
+	if (*value == '\0')
+		return false;
+	for (const char *p = value; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c <= ' ' || c >= 0x7f || is_tspecial((char)c))
+			return false;
+	}
+	return true;
+}
+
+static void
+append_quoted(struct dkim_buf *dest, const char *value)
+{
+	dkim_buf_append_c(dest, '"');
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			dkim_buf_append_c(dest, '\\');
+		dkim_buf_append_c(dest, *p);
+	}
+	dkim_buf_append_c(dest, '"');
+}
+
+static void
+append_value(struct dkim_buf *dest, const char *value)
+{
+	if (is_token(value))
+		dkim_buf_append_str(dest, value);
+	else
+		append_quoted(dest, value);
+}
+
+static bool
+is_atext_or_dot(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL;
+}
+
+/* header.i may be written as [local-part] "@" domain (RFC 8601 pvalue). */
+static void
+append_identity(struct dkim_buf *dest, const char *identity)
+{
+	const char *at = strchr(identity, '@');
+	bool plain = at != NULL && strchr(at + 1, '@') == NULL &&
+		at[1] != '\0';
+
+	for (const char *p = identity; plain && *p != '\0'; p++) {
+		if (p != at && !is_atext_or_dot(*p))
+			plain = false;
+	}
+	if (plain)
+		dkim_buf_append_str(dest, identity);
+	else
+		append_quoted(dest, identity);
+}
+
+/* An item is a unit that folding never splits. */
+struct items {
+	char **texts;
+	size_t count;
+};
+
+static void
+items_add(struct items *items, struct dkim_buf *text)
+{
+	items->texts = dkim_realloc(items->texts,
+				    (items->count + 1) * sizeof(*items->texts));
+	items->texts[items->count++] = dkim_buf_steal(text);
+}
+
+static void
+items_add_property(struct items *items, const char *name, const char *value,
+		   void (*append)(struct dkim_buf *, const char *))
+{
+	struct dkim_buf text = { 0 };
+
+	if (value == NULL || *value == '\0')
+		return;
+	dkim_buf_append_str(&text, name);
+	dkim_buf_append_c(&text, '=');
+	append(&text, value);
+	items_add(items, &text);
+}
+
+static void
+items_free(struct items *items)
+{
+	for (size_t i = 0; i < items->count; i++)
+		free(items->texts[i]);
+	free(items->texts);
+}
+
+/* The shortest prefix of b= (at least 8 characters) that tells this
+ * signature apart from the others (RFC 6008 §4). */
+static char *
+header_b_prefix(const dkim_verifier *verifier, size_t index)
+{
+	const char *b = dkim_verifier_signature(verifier, index)->b;
+	size_t count = dkim_verifier_signature_count(verifier);
+	size_t b_len = strlen(b), len = HEADER_B_MIN_LEN;
+
+	for (size_t i = 0; i < count && len < b_len; i++) {
+		const char *other = dkim_verifier_signature(verifier, i)->b;
+		if (i == index || other == NULL)
+			continue;
+		while (len < b_len && strncmp(b, other, len) == 0)
+			len++;
+	}
+	return dkim_strndup(b, len < b_len ? len : b_len);
+}
+
+static void
+add_comment(struct items *items, const struct dkim_signature_result *sig)
+{
+	struct dkim_buf text = { 0 };
+
+	if (sig->key_bits == 0)
+		return;
+	if (sig->key_type == DKIM_KEY_ED25519)
+		dkim_buf_append_str(&text, "(Ed25519 key");
+	else
+		dkim_buf_printf(&text, "(%u-bit RSA key", sig->key_bits);
+	dkim_buf_printf(&text, "; DNSSEC %s", dkim_dnssec_name(sig->dnssec));
+	if (sig->key_testing)
+		dkim_buf_append_str(&text, "; key in testing mode");
+	dkim_buf_append_c(&text, ')');
+	items_add(items, &text);
+}
+
+static void
+add_resinfo(struct items *items, const dkim_verifier *verifier, size_t index)
+{
+	const struct dkim_signature_result *sig =
+		dkim_verifier_signature(verifier, index);
+	struct dkim_buf text = { 0 };
+
+	dkim_buf_printf(&text, "dkim=%s", dkim_result_name(sig->result));
+	items_add(items, &text);
+	if (sig->explanation != NULL) {
+		dkim_buf_append_str(&text, "reason=");
+		append_quoted(&text, sig->explanation);
+		items_add(items, &text);
+	}
+	add_comment(items, sig);
+	items_add_property(items, "header.d", sig->domain, append_value);
+	items_add_property(items, "header.i", sig->identity, append_identity);
+	items_add_property(items, "header.s", sig->selector, append_value);
+	items_add_property(items, "header.a", sig->algorithm, append_value);
+	if (sig->b != NULL && *sig->b != '\0') {
+		char *prefix = header_b_prefix(verifier, index);
+		items_add_property(items, "header.b", prefix, append_value);
+		free(prefix);
+	}
+}
+
+/* Appends one result's items: on one line, or folded to FOLD_WIDTH. */
+static void
+append_items(struct dkim_buf *dest, const struct items *items, bool fold)
+{
+	size_t column = 1; /* after the TAB that starts the line */
+
+	if (fold)
+		dkim_buf_append_str(dest, "\r\n\t");
+	else
+		dkim_buf_append_c(dest, ' ');
+	for (size_t i = 0; i < items->count; i++) {
+		size_t len = strlen(items->texts[i]);
+		if (i > 0) {
+			if (fold && column + 1 + len > FOLD_WIDTH) {
+				dkim_buf_append_str(dest, "\r\n\t");
+				column = 1;
+			} else {
+				dkim_buf_append_c(dest, ' ');
+				column++;
+			}
+		}
+		dkim_buf_append(dest, items->texts[i], len);
+		column += len;
+	}
+}
+
+char *
+dkim_authres_value(const dkim_verifier *verifier, const char *authserv_id,
+		   unsigned flags)
+{
+	bool fold = (flags & DKIM_AUTHRES_FOLD) != 0;
+	size_t count = dkim_verifier_signature_count(verifier);
+	struct dkim_buf value = { 0 };
+	char *shown_id = dkim_sanitize(authserv_id, strlen(authserv_id));
+
+	append_value(&value, shown_id);
+	free(shown_id);
+	dkim_buf_append_c(&value, ';');
+	if (count == 0) {
+		struct items none = { 0 };
+		struct dkim_buf text = { 0 };
+
+		dkim_buf_append_str(&text, "dkim=none");
+		items_add(&none, &text);
+		append_items(&value, &none, fold &&
+			     value.len + FIELD_NAME_WIDTH + 10 > FOLD_WIDTH);
+		items_free(&none);
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct items items = { 0 };
+
+		add_resinfo(&items, verifier, i);
+		append_items(&value, &items, fold);
+		items_free(&items);
+		if (i + 1 < count)
+			dkim_buf_append_c(&value, ';');
+	}
+	return dkim_buf_steal(&value);
+}
+
+/* ---- recognising our own fields ---- */
+
+static size_t
+skip_cfws(const char *value, size_t len, size_t pos)
+{
+	unsigned depth = 0;
+
+	for (; pos < len; pos++) {
+		char c = value[pos];
+
+		if (depth > 0) {
+			if (c == '\\')
+				pos++;
+			else if (c == '(')
+				depth++;
+			else if (c == ')')
+				depth--;
+		} else if (c == '(') {
+			depth = 1;
+		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+			break;
+		}
+	}
+	return pos;
+}
+
+bool
+dkim_authres_is_ours(const char *value, size_t len, const char *authserv_id)
+{
+	struct dkim_buf id = { 0 };
+	size_t pos = skip_cfws(value, len, 0);
+	bool ours;
+
+	if (pos < len && value[pos] == '"') {
+		for (pos++; pos < len && value[pos] != '"'; pos++) {
+			if (value[pos] == '\\' && pos + 1 < len)
+				pos++;
+			dkim_buf_append_c(&id, value[pos]);
+		}
+	} else {
+		size_t start = pos;
+		while (pos < len && value[pos] != ';' && value[pos] != '(' &&
+		       value[pos] != ' ' && value[pos] != '\t' &&
+		       value[pos] != '\r' && value[pos] != '\n')
+			pos++;
+		dkim_buf_append(&id, value + start, pos - start);
+	}
+	ours = id.len > 0 && dkim_mem_equal_icase(id.data, id.len, authserv_id,
+						  strlen(authserv_id));
+	dkim_buf_free(&id);
+	return ours;
+}

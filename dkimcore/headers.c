@@ -1,0 +1,308 @@
+/* The header block: read from a stream, kept with CRLF line endings, split
+ * into fields, and indexed by name for bottom-up selection (RFC 6376
+ * §5.4.2).  Memory is bounded by max_bytes and DKIM_MAX_HEADER_FIELDS;
+ * beyond them the rest of the header block is scanned but dropped and
+ * `overflow` is set. */
+#include "dkim-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DKIM_MAX_HEADER_FIELDS 100000
+
+struct dkim_name_slot {
+	uint32_t hash;
+	ssize_t last;		/* bottom-most field with this name */
+	ssize_t cursor;		/* next field to select, bottom-up */
+	size_t count;
+};
+
+void
+dkim_headers_init(struct dkim_headers *headers, size_t max_bytes)
+{
+	memset(headers, 0, sizeof(*headers));
+	headers->max_bytes = max_bytes;
+	headers->at_line_start = true;
+}
+
+static void
+store(struct dkim_headers *headers, const void *data, size_t size)
+{
+	if (headers->overflow)
+		return;
+	if (headers->data.len + size > headers->max_bytes) {
+		headers->overflow = true;
+		headers->in_field = false;
+		return;
+	}
+	dkim_buf_append(&headers->data, data, size);
+}
+
+/* ftext (RFC 5322 §3.6.8): printable US-ASCII except colon. */
+static bool
+is_ftext(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != ':';
+}
+
+static size_t
+field_name_length(const char *field, size_t len)
+{
+	const char *colon = memchr(field, ':', len);
+	const char *eol = memchr(field, '\r', len);
+
+	if (colon == NULL || (eol != NULL && eol < colon))
+		return 0;
+	size_t name_len = (size_t)(colon - field);
+	while (name_len > 0 && dkim_is_wsp((unsigned char)field[name_len - 1]))
+		name_len--;
+	for (size_t i = 0; i < name_len; i++) {
+		if (!is_ftext((unsigned char)field[i]))
+			return 0;
+	}
+	return name_len;
+}
+
+static void
+finish_field(struct dkim_headers *headers)
+{
+	if (!headers->in_field || headers->overflow)
+		return;
+	headers->in_field = false;
+	if (headers->count == DKIM_MAX_HEADER_FIELDS) {
+		headers->overflow = true;
+		return;
+	}
+	if (headers->count == headers->alloc) {
+		headers->alloc = headers->alloc == 0 ? 32 : headers->alloc * 2;
+		headers->fields = dkim_realloc(headers->fields,
+			headers->alloc * sizeof(*headers->fields));
+	}
+	struct dkim_header_field *field = &headers->fields[headers->count++];
+	field->offset = headers->field_start;
+	field->len = headers->data.len - headers->field_start;
+	field->name_len = field_name_length(headers->data.data + field->offset,
+					    field->len);
+	field->prev_same_name = -1;
+}
+
+static void
+start_field(struct dkim_headers *headers)
+{
+	finish_field(headers);
+	if (headers->overflow)
+		return;
+	headers->field_start = headers->data.len;
+	headers->in_field = true;
+}
+
+static void
+end_of_headers(struct dkim_headers *headers)
+{
+	finish_field(headers);
+	headers->complete = true;
+}
+
+size_t
+dkim_headers_feed(struct dkim_headers *headers, const void *data, size_t size)
+{
+	const char *p = data, *end = p + size;
+
+	while (p < end && !headers->complete) {
+		if (headers->at_line_start) {
+			unsigned char c = (unsigned char)*p;
+
+			if (headers->blank_cr) {
+				headers->blank_cr = false;
+				if (c == '\n') {
+					end_of_headers(headers);
+					p++;
+					break;
+				}
+				/* A line starting with a bare CR: malformed,
+				 * kept as a nameless field. */
+				start_field(headers);
+				store(headers, "\r", 1);
+				headers->at_line_start = false;
+				continue;
+			}
+			if (c == '\n') {
+				end_of_headers(headers);
+				p++;
+				break;
+			}
+			if (c == '\r') {
+				headers->blank_cr = true;
+				p++;
+				continue;
+			}
+			if (!dkim_is_wsp(c) || !headers->in_field)
+				start_field(headers);
+			headers->at_line_start = false;
+		}
+
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			store(headers, p, (size_t)(end - p));
+			p = end;
+			break;
+		}
+		store(headers, p, (size_t)(nl - p));
+		/* The line's first byte is always stored before its LF, so
+		 * a CR before the LF (even from an earlier chunk) is last. */
+		if (headers->data.len > 0 &&
+		    headers->data.data[headers->data.len - 1] == '\r')
+			store(headers, "\n", 1);
+		else
+			store(headers, "\r\n", 2);
+		headers->at_line_start = true;
+		p = nl + 1;
+	}
+	return (size_t)(p - (const char *)data);
+}
+
+void
+dkim_headers_finish(struct dkim_headers *headers)
+{
+	if (headers->complete)
+		return;
+	if (!headers->at_line_start)
+		store(headers, "\r\n", 2);
+	end_of_headers(headers);
+}
+
+const char *
+dkim_headers_field(const struct dkim_headers *headers, size_t i)
+{
+	return headers->data.data + headers->fields[i].offset;
+}
+
+bool
+dkim_headers_name_is(const struct dkim_headers *headers, size_t i,
+		     const char *name)
+{
+	const struct dkim_header_field *field = &headers->fields[i];
+
+	return dkim_mem_equal_icase(headers->data.data + field->offset,
+				    field->name_len, name, strlen(name));
+}
+
+/* ---- name index ---- */
+
+static uint32_t
+name_hash(const char *name, size_t len)
+{
+	uint32_t hash = 2166136261u;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + ('a' - 'A'));
+		hash = (hash ^ c) * 16777619u;
+	}
+	return hash;
+}
+
+static struct dkim_name_slot *
+slot_find(struct dkim_headers *headers, const char *name, size_t len,
+	  uint32_t hash)
+{
+	size_t mask = headers->slot_count - 1;
+
+	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+		struct dkim_name_slot *slot = &headers->slots[i];
+		if (slot->last < 0)
+			return slot; /* empty */
+		const struct dkim_header_field *field =
+			&headers->fields[slot->last];
+		if (slot->hash == hash &&
+		    dkim_mem_equal_icase(headers->data.data + field->offset,
+					 field->name_len, name, len))
+			return slot;
+	}
+}
+
+static void
+build_index(struct dkim_headers *headers)
+{
+	size_t slot_count = 16;
+
+	while (slot_count < headers->count * 2)
+		slot_count *= 2;
+	headers->slots = dkim_malloc(slot_count * sizeof(*headers->slots));
+	headers->slot_count = slot_count;
+	for (size_t i = 0; i < slot_count; i++)
+		headers->slots[i].last = -1;
+
+	for (size_t i = 0; i < headers->count; i++) {
+		struct dkim_header_field *field = &headers->fields[i];
+		if (field->name_len == 0)
+			continue;
+		const char *name = headers->data.data + field->offset;
+		uint32_t hash = name_hash(name, field->name_len);
+		struct dkim_name_slot *slot =
+			slot_find(headers, name, field->name_len, hash);
+		field->prev_same_name = slot->last;
+		if (slot->last < 0) {
+			slot->hash = hash;
+			slot->count = 0;
+		}
+		slot->last = (ssize_t)i;
+		slot->count++;
+	}
+}
+
+static struct dkim_name_slot *
+index_lookup(struct dkim_headers *headers, const char *name, size_t len)
+{
+	if (headers->slots == NULL)
+		build_index(headers);
+	if (len == 0)
+		return NULL;
+	struct dkim_name_slot *slot =
+		slot_find(headers, name, len, name_hash(name, len));
+	return slot->last < 0 ? NULL : slot;
+}
+
+size_t
+dkim_headers_count_name(struct dkim_headers *headers, const char *name,
+			size_t name_len)
+{
+	struct dkim_name_slot *slot = index_lookup(headers, name, name_len);
+
+	return slot == NULL ? 0 : slot->count;
+}
+
+void
+dkim_headers_select(struct dkim_headers *headers,
+		    const struct dkim_header_name *names, size_t count,
+		    ssize_t *indexes_r)
+{
+	if (headers->slots == NULL)
+		build_index(headers);
+	for (size_t i = 0; i < headers->slot_count; i++)
+		headers->slots[i].cursor = headers->slots[i].last;
+
+	for (size_t i = 0; i < count; i++) {
+		struct dkim_name_slot *slot =
+			index_lookup(headers, names[i].name, names[i].len);
+
+		if (slot == NULL || slot->cursor < 0) {
+			indexes_r[i] = -1; /* a null string (§5.4.2) */
+			continue;
+		}
+		indexes_r[i] = slot->cursor;
+		slot->cursor = headers->fields[slot->cursor].prev_same_name;
+	}
+}
+
+void
+dkim_headers_free(struct dkim_headers *headers)
+{
+	dkim_buf_free(&headers->data);
+	free(headers->fields);
+	free(headers->slots);
+	headers->fields = NULL;
+	headers->slots = NULL;
+	headers->count = headers->alloc = headers->slot_count = 0;
+}

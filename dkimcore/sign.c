@@ -1,0 +1,597 @@
+/* Signing (RFC 6376 §5): one pass over the message makes every requested
+ * signature.  The body is canonicalized once per body canonicalization
+ * and hashed once; each signature then hashes its own header selection.
+ *
+ * The DKIM-Signature field is written folded before it is hashed, with b=
+ * last and empty, so what is hashed is exactly what is sent; b= is filled
+ * in afterwards, and verifiers delete it before hashing (§3.7). */
+#include "dkim-private.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FOLD_WIDTH 78
+#define FIELD_PREFIX "DKIM-Signature: "
+
+/* RFC 6376 §5.4.1, plus the fields a mail administrator expects signed
+ * today: Message-ID, the MIME fields that decide how the body is shown,
+ * and List-Unsubscribe-Post (RFC 8058), which bulk senders must sign. */
+static const char *const default_headers[] = {
+	"From", "Reply-To", "Subject", "Date", "To", "Cc",
+	"Resent-Date", "Resent-From", "Resent-Sender", "Resent-To",
+	"Resent-Cc", "In-Reply-To", "References", "List-Id", "List-Help",
+	"List-Unsubscribe", "List-Unsubscribe-Post", "List-Subscribe",
+	"List-Post", "List-Owner", "List-Archive", "Message-ID",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding", NULL
+};
+static const char *const default_oversign[] = { "From", NULL };
+
+struct sign_request {
+	char *domain;
+	char *selector;
+	char *identity;
+	const dkim_privkey *key;
+	enum dkim_canon header_canon, body_canon;
+	char **headers;		/* deduplicated, From first if missing */
+	char **oversign;
+	bool body_length;
+	time_t timestamp;
+	unsigned long expire_secs;
+	struct dkim_body_hash *body_hash;
+};
+
+struct dkim_signer {
+	struct dkim_headers headers;
+	bool in_body;
+	bool finished;
+	struct dkim_body_canon body_canons[2];	/* by enum dkim_canon */
+	bool body_canon_used[2];
+	struct sign_request *requests;
+	size_t request_count;
+	struct dkim_buf fields;
+};
+
+void
+dkim_sign_config_init(struct dkim_sign_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->header_canon = DKIM_CANON_RELAXED;
+	config->body_canon = DKIM_CANON_RELAXED;
+}
+
+dkim_signer *
+dkim_signer_new(void)
+{
+	dkim_signer *signer = dkim_calloc(1, sizeof(*signer));
+
+	/* A signer's input is our own user's message: the same cap as for
+	 * verification keeps a runaway header from exhausting memory. */
+	dkim_headers_init(&signer->headers, 4 * 1024 * 1024);
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(signer->body_canons); i++)
+		dkim_body_canon_init(&signer->body_canons[i],
+				     (enum dkim_canon)i);
+	return signer;
+}
+
+/* Looks at most `count` names, stopping early at a NULL. */
+static bool
+name_listed(char *const *names, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count && names[i] != NULL; i++) {
+		if (dkim_mem_equal_icase(names[i], strlen(names[i]), name,
+					 strlen(name)))
+			return true;
+	}
+	return false;
+}
+
+/* Copies a NULL-terminated name list without duplicates; From is put
+ * first when `need_from` and it is missing, as §5.4 requires it. */
+static char **
+copy_names(const char *const *names, bool need_from)
+{
+	size_t count = 0, n = 0;
+
+	while (names[count] != NULL)
+		count++;
+	char **copy = dkim_calloc(count + 2, sizeof(*copy));
+	if (need_from && !name_listed((char *const *)names, count, "From"))
+		copy[n++] = dkim_strdup("From");
+	for (size_t i = 0; i < count; i++) {
+		if (!name_listed(copy, n, names[i]))
+			copy[n++] = dkim_strdup(names[i]);
+	}
+	return copy;
+}
+
+static void
+free_names(char **names)
+{
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		free(names[i]);
+	free(names);
+}
+
+static bool
+names_are_valid(const char *const *names, struct dkim_error *error)
+{
+	for (size_t i = 0; names[i] != NULL; i++) {
+		const char *name = names[i];
+		bool valid = *name != '\0';
+
+		for (const char *p = name; *p != '\0'; p++) {
+			if (*p <= ' ' || *p > '~' || *p == ':')
+				valid = false;
+		}
+		if (!valid) {
+			dkim_error_set(error, "invalid header field name '%s'",
+				       name);
+			return false;
+		}
+	}
+	return true;
+}
+
+int
+dkim_signer_add(dkim_signer *signer, const struct dkim_sign_config *config,
+		struct dkim_error *error)
+{
+	const char *const *headers = config->headers != NULL ?
+		config->headers : default_headers;
+	const char *const *oversign = config->oversign != NULL ?
+		config->oversign : default_oversign;
+
+	if (signer->in_body || signer->headers.data.len > 0) {
+		dkim_error_set(error, "signatures must be added before the "
+			       "message is fed");
+		return -1;
+	}
+	if (config->key == NULL) {
+		dkim_error_set(error, "no signing key");
+		return -1;
+	}
+	if (config->domain == NULL ||
+	    !dkim_domain_is_valid(config->domain, strlen(config->domain))) {
+		dkim_error_set(error, "invalid signing domain '%s'",
+			       config->domain != NULL ? config->domain : "");
+		return -1;
+	}
+	if (config->selector == NULL ||
+	    !dkim_selector_is_valid(config->selector,
+				    strlen(config->selector))) {
+		dkim_error_set(error, "invalid selector '%s'",
+			       config->selector != NULL ? config->selector : "");
+		return -1;
+	}
+	if (config->identity != NULL) {
+		const char *at = strrchr(config->identity, '@');
+		if (at == NULL ||
+		    !dkim_domain_is_within(at + 1, strlen(at + 1),
+					   config->domain,
+					   strlen(config->domain))) {
+			dkim_error_set(error, "identity '%s' is not within "
+				       "d=%s", config->identity, config->domain);
+			return -1;
+		}
+	}
+	if (!names_are_valid(headers, error) ||
+	    !names_are_valid(oversign, error))
+		return -1;
+
+	signer->requests = dkim_realloc(signer->requests,
+		(signer->request_count + 1) * sizeof(*signer->requests));
+	struct sign_request *req = &signer->requests[signer->request_count++];
+	memset(req, 0, sizeof(*req));
+	req->domain = dkim_strdup(config->domain);
+	req->selector = dkim_strdup(config->selector);
+	req->identity = config->identity != NULL ?
+		dkim_strdup(config->identity) : NULL;
+	req->key = config->key;
+	req->header_canon = config->header_canon;
+	req->body_canon = config->body_canon;
+	req->headers = copy_names(headers, true);
+	req->oversign = copy_names(oversign, false);
+	req->body_length = config->body_length;
+	req->timestamp = config->timestamp != 0 ? config->timestamp :
+		time(NULL);
+	req->expire_secs = config->expire_secs;
+	return 0;
+}
+
+static void
+start_body(dkim_signer *signer)
+{
+	signer->in_body = true;
+	for (size_t i = 0; i < signer->request_count; i++) {
+		struct sign_request *req = &signer->requests[i];
+
+		signer->body_canon_used[req->body_canon] = true;
+		req->body_hash = dkim_body_canon_hash(
+			&signer->body_canons[req->body_canon], UINT64_MAX);
+	}
+}
+
+void
+dkim_signer_feed(dkim_signer *signer, const void *data, size_t size)
+{
+	if (signer->finished)
+		return;
+	if (!signer->in_body) {
+		size_t used = dkim_headers_feed(&signer->headers, data, size);
+
+		if (!signer->headers.complete)
+			return;
+		start_body(signer);
+		data = (const char *)data + used;
+		size -= used;
+	}
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(signer->body_canons); i++) {
+		if (signer->body_canon_used[i])
+			dkim_body_canon_feed(&signer->body_canons[i], data,
+					     size);
+	}
+}
+
+/* ---- writing the folded field ---- */
+
+struct folder {
+	struct dkim_buf *buf;
+	size_t column;
+};
+
+/* Appends text, first breaking the line if it would not fit. */
+static void
+fold_append(struct folder *folder, const char *text, size_t len,
+	    bool space_before)
+{
+	size_t needed = len + (space_before ? 1 : 0);
+
+	if (folder->column + needed > FOLD_WIDTH && folder->column > 1) {
+		dkim_buf_append_str(folder->buf, "\r\n\t");
+		folder->column = 1;
+	} else if (space_before) {
+		dkim_buf_append_c(folder->buf, ' ');
+		folder->column++;
+	}
+	dkim_buf_append(folder->buf, text, len);
+	folder->column += len;
+}
+
+static void
+fold_tag(struct folder *folder, const char *text)
+{
+	fold_append(folder, text, strlen(text), folder->column > 1);
+}
+
+static void DKIM_ATTR_FORMAT(2, 3)
+fold_tagf(struct folder *folder, const char *fmt, ...)
+{
+	char text[512];
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(text, sizeof(text), fmt, args);
+	va_end(args);
+	fold_tag(folder, text);
+}
+
+/* h= may break after any colon (RFC 6376 §3.5 allows FWS there). */
+static void
+fold_header_list(struct folder *folder, const struct dkim_header_name *names,
+		 size_t count)
+{
+	struct dkim_buf piece = { 0 };
+
+	for (size_t i = 0; i < count; i++) {
+		dkim_buf_truncate(&piece, 0);
+		if (i == 0)
+			dkim_buf_append_str(&piece, "h=");
+		dkim_buf_append(&piece, names[i].name, names[i].len);
+		dkim_buf_append_c(&piece, i + 1 < count ? ':' : ';');
+		fold_append(folder, piece.data, piece.len,
+			    i == 0 && folder->column > 1);
+	}
+	dkim_buf_free(&piece);
+}
+
+/* b= is deleted before hashing, so it may break anywhere. */
+static void
+fold_base64(struct folder *folder, const char *text, size_t len)
+{
+	while (len > 0) {
+		if (folder->column >= FOLD_WIDTH) {
+			dkim_buf_append_str(folder->buf, "\r\n\t");
+			folder->column = 1;
+		}
+		size_t room = FOLD_WIDTH - folder->column;
+		size_t take = len < room ? len : room;
+		dkim_buf_append(folder->buf, text, take);
+		folder->column += take;
+		text += take;
+		len -= take;
+	}
+}
+
+/* The h= list: each configured field as often as it occurs, bottom-up
+ * order being implied; oversigned ones once more, so that no instance can
+ * be added unnoticed. */
+static struct dkim_header_name *
+signed_names(dkim_signer *signer, const struct sign_request *req,
+	     size_t *count_r)
+{
+	size_t count = 0, alloc = 16;
+	struct dkim_header_name *names = dkim_malloc(alloc * sizeof(*names));
+
+	for (size_t i = 0; req->headers[i] != NULL; i++) {
+		const char *name = req->headers[i];
+		size_t times = dkim_headers_count_name(&signer->headers, name,
+						       strlen(name));
+		if (name_listed(req->oversign, SIZE_MAX, name))
+			times++;
+		for (size_t t = 0; t < times; t++) {
+			if (count == alloc) {
+				alloc *= 2;
+				names = dkim_realloc(names,
+						     alloc * sizeof(*names));
+			}
+			names[count].name = name;
+			names[count].len = strlen(name);
+			count++;
+		}
+	}
+	*count_r = count;
+	return names;
+}
+
+static const char *
+algorithm_name(const dkim_privkey *key)
+{
+	return key->type == DKIM_KEY_ED25519 ? "ed25519-sha256" : "rsa-sha256";
+}
+
+static const char *
+canon_name(enum dkim_canon canon)
+{
+	return canon == DKIM_CANON_RELAXED ? "relaxed" : "simple";
+}
+
+/* Signs a field that ends in "b=" and appends the folded signature. */
+static int
+sign_field(struct dkim_headers *headers, const dkim_privkey *key,
+	   enum dkim_canon header_canon,
+	   const struct dkim_header_name *names, size_t count,
+	   struct folder *folder, struct dkim_error *error)
+{
+	struct dkim_buf *field = folder->buf;
+	unsigned char digest[DKIM_SHA256_LEN];
+	struct dkim_buf b64 = { 0 };
+	size_t sig_len;
+
+	dkim_hash_signed_headers(headers, header_canon, names, count,
+				 field->data, field->len, field->len,
+				 field->len, digest);
+	unsigned char *sig = dkim_privkey_sign(key, digest, &sig_len);
+	if (sig == NULL) {
+		dkim_error_set(error, "signing failed in the crypto library");
+		return -1;
+	}
+	dkim_base64_encode(&b64, sig, sig_len);
+	fold_base64(folder, b64.data, b64.len);
+	dkim_buf_free(&b64);
+	free(sig);
+	return 0;
+}
+
+static int
+make_signature(dkim_signer *signer, const struct sign_request *req,
+	       struct dkim_error *error)
+{
+	struct dkim_buf field = { 0 }, tag = { 0 };
+	struct folder folder = { &field, sizeof(FIELD_PREFIX) - 1 };
+	const struct dkim_body_canon *body =
+		&signer->body_canons[req->body_canon];
+	size_t name_count;
+	struct dkim_header_name *names = signed_names(signer, req, &name_count);
+
+	dkim_buf_append_str(&field, FIELD_PREFIX "v=1;");
+	folder.column += 4;
+	fold_tagf(&folder, "a=%s;", algorithm_name(req->key));
+	fold_tagf(&folder, "c=%s/%s;", canon_name(req->header_canon),
+		  canon_name(req->body_canon));
+	fold_tagf(&folder, "d=%s;", req->domain);
+	fold_tagf(&folder, "s=%s;", req->selector);
+	if (req->identity != NULL)
+		fold_tagf(&folder, "i=%s;", req->identity);
+	fold_tagf(&folder, "t=%lld;", (long long)req->timestamp);
+	if (req->expire_secs != 0)
+		fold_tagf(&folder, "x=%lld;", (long long)req->timestamp +
+			  (long long)req->expire_secs);
+	if (req->body_length)
+		fold_tagf(&folder, "l=%llu;",
+			  (unsigned long long)body->length);
+	fold_header_list(&folder, names, name_count);
+	dkim_buf_append_str(&tag, "bh=");
+	dkim_base64_encode(&tag, req->body_hash->digest, DKIM_SHA256_LEN);
+	dkim_buf_append_c(&tag, ';');
+	fold_tag(&folder, tag.data);
+	fold_tag(&folder, "b=");
+
+	int ret = sign_field(&signer->headers, req->key, req->header_canon,
+			     names, name_count, &folder, error);
+	if (ret == 0) {
+		dkim_buf_append_str(&field, "\r\n");
+		dkim_buf_append(&signer->fields, field.data, field.len);
+	}
+	dkim_buf_free(&tag);
+	dkim_buf_free(&field);
+	free(names);
+	return ret;
+}
+
+int
+dkim_signer_finish(dkim_signer *signer, struct dkim_error *error)
+{
+	if (signer->finished) {
+		dkim_error_set(error, "signer already finished");
+		return -1;
+	}
+	signer->finished = true;
+	if (!signer->in_body) {
+		dkim_headers_finish(&signer->headers);
+		start_body(signer);
+	}
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(signer->body_canons); i++) {
+		if (signer->body_canon_used[i])
+			dkim_body_canon_finish(&signer->body_canons[i]);
+	}
+	if (signer->headers.overflow) {
+		dkim_error_set(error, "header block too large to sign");
+		return -1;
+	}
+
+	size_t from_count = dkim_headers_count_name(&signer->headers, "From", 4);
+	if (from_count != 1) {
+		dkim_error_set(error, from_count == 0 ?
+			       "message has no From field: DKIM requires one" :
+			       "message has %zu From fields: refusing to sign",
+			       from_count);
+		return -1;
+	}
+	for (size_t i = 0; i < signer->request_count; i++) {
+		if (make_signature(signer, &signer->requests[i], error) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+const char *
+dkim_signer_fields(const dkim_signer *signer)
+{
+	return signer->fields.data != NULL ? signer->fields.data : "";
+}
+
+void
+dkim_signer_free(dkim_signer **signer_p)
+{
+	dkim_signer *signer = *signer_p;
+
+	if (signer == NULL)
+		return;
+	for (size_t i = 0; i < signer->request_count; i++) {
+		struct sign_request *req = &signer->requests[i];
+		free(req->domain);
+		free(req->selector);
+		free(req->identity);
+		free_names(req->headers);
+		free_names(req->oversign);
+	}
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(signer->body_canons); i++)
+		dkim_body_canon_free(&signer->body_canons[i]);
+	dkim_headers_free(&signer->headers);
+	dkim_buf_free(&signer->fields);
+	free(signer->requests);
+	free(signer);
+	*signer_p = NULL;
+}
+
+/* ---- signing a given field (golden-vector tests) ---- */
+
+static const struct dkim_tag *
+template_tag(const struct dkim_taglist *tags, const char *name,
+	     struct dkim_error *error)
+{
+	const struct dkim_tag *tag = dkim_taglist_find(tags, name);
+
+	if (tag == NULL)
+		dkim_error_set(error, "template lacks %s=", name);
+	return tag;
+}
+
+char *
+dkim_sign_field_template(const dkim_privkey *key, const char *field,
+			 const void *message, size_t message_len,
+			 struct dkim_error *error)
+{
+	struct dkim_taglist tags;
+	struct dkim_headers headers;
+	struct dkim_body_canon body;
+	enum dkim_canon header_canon = DKIM_CANON_SIMPLE;
+	enum dkim_canon body_canon = DKIM_CANON_SIMPLE;
+	const char *colon = strchr(field, ':');
+	char *result = NULL;
+
+	if (colon == NULL || dkim_taglist_parse(colon + 1, strlen(colon + 1),
+						&tags, error) != DKIM_TAGLIST_OK)
+		return NULL;
+	const struct dkim_tag *c = dkim_taglist_find(&tags, "c");
+	const struct dkim_tag *h = template_tag(&tags, "h", error);
+	const struct dkim_tag *bh = template_tag(&tags, "bh", error);
+	const struct dkim_tag *b = template_tag(&tags, "b", error);
+	if (h == NULL || bh == NULL || b == NULL)
+		return NULL;
+	if (c != NULL) {
+		char *text = dkim_strndup(c->value, c->value_len);
+		bool ok = dkim_canon_parse(text, &header_canon, &body_canon);
+		free(text);
+		if (!ok) {
+			dkim_error_set(error, "template has a bad c=");
+			return NULL;
+		}
+	}
+
+	dkim_headers_init(&headers, SIZE_MAX);
+	dkim_body_canon_init(&body, body_canon);
+	struct dkim_body_hash *body_hash = dkim_body_canon_hash(&body,
+								UINT64_MAX);
+	size_t used = dkim_headers_feed(&headers, message, message_len);
+	dkim_headers_finish(&headers);
+	dkim_body_canon_feed(&body, (const char *)message + used,
+			     message_len - used);
+	dkim_body_canon_finish(&body);
+
+	/* The field with bh= filled in and b= still empty. */
+	size_t value_start = (size_t)(colon + 1 - field);
+	struct dkim_buf filled = { 0 };
+	dkim_buf_append(&filled, field, value_start + bh->raw_value_start);
+	dkim_base64_encode(&filled, body_hash->digest, DKIM_SHA256_LEN);
+	size_t b_start = value_start + b->raw_value_start;
+	dkim_buf_append(&filled, field + value_start + bh->raw_value_end,
+			b_start - (value_start + bh->raw_value_end));
+	size_t b_pos = filled.len;
+	dkim_buf_append_str(&filled, field + value_start + b->raw_value_end);
+
+	size_t name_count = 0, pos = 0, alloc = 16, item_len;
+	const char *item;
+	struct dkim_header_name *names = dkim_malloc(alloc * sizeof(*names));
+	while (dkim_tag_list_next(h, &pos, &item, &item_len)) {
+		if (name_count == alloc) {
+			alloc *= 2;
+			names = dkim_realloc(names, alloc * sizeof(*names));
+		}
+		names[name_count].name = item;
+		names[name_count++].len = item_len;
+	}
+
+	unsigned char digest[DKIM_SHA256_LEN];
+	size_t sig_len;
+	dkim_hash_signed_headers(&headers, header_canon, names, name_count,
+				 filled.data, filled.len, b_pos, b_pos, digest);
+	unsigned char *sig = dkim_privkey_sign(key, digest, &sig_len);
+	if (sig == NULL) {
+		dkim_error_set(error, "signing failed in the crypto library");
+	} else {
+		struct dkim_buf out = { 0 };
+		dkim_buf_append(&out, filled.data, b_pos);
+		dkim_base64_encode(&out, sig, sig_len);
+		dkim_buf_append_str(&out, filled.data + b_pos);
+		result = dkim_buf_steal(&out);
+		free(sig);
+	}
+	free(names);
+	dkim_buf_free(&filled);
+	dkim_body_canon_free(&body);
+	dkim_headers_free(&headers);
+	return result;
+}

@@ -1,0 +1,228 @@
+/* dkim-sign: add DKIM-Signature fields to a message.  See dkim-sign(1). */
+#include "tool-common.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"dkim-sign (-d DOMAIN -s SELECTOR -k KEYFILE | "
+	"--key DOMAIN:SELECTOR:KEYFILE ...) [-c HDR/BODY] "
+	"[--headers h1:h2:...] [--oversign h1:...] [-i IDENTITY] "
+	"[-x SECONDS] [-l] [--now UNIXTIME] [--allow-unsafe-key] [FILE]";
+
+enum {
+	OPT_KEY = TOOL_OPT_FIRST_OWN,
+	OPT_HEADERS,
+	OPT_OVERSIGN,
+	OPT_NOW,
+	OPT_ALLOW_UNSAFE_KEY,
+};
+
+static const struct option long_options[] = {
+	{ "domain", required_argument, NULL, 'd' },
+	{ "selector", required_argument, NULL, 's' },
+	{ "keyfile", required_argument, NULL, 'k' },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "canonicalization", required_argument, NULL, 'c' },
+	{ "headers", required_argument, NULL, OPT_HEADERS },
+	{ "oversign", required_argument, NULL, OPT_OVERSIGN },
+	{ "identity", required_argument, NULL, 'i' },
+	{ "expire", required_argument, NULL, 'x' },
+	{ "body-length", no_argument, NULL, 'l' },
+	{ "now", required_argument, NULL, OPT_NOW },
+	{ "allow-unsafe-key", no_argument, NULL, OPT_ALLOW_UNSAFE_KEY },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+struct key_spec {
+	char *domain;
+	char *selector;
+	char *path;
+	dkim_privkey *key;
+};
+
+/* Splits "a:b:c" into a NULL-terminated list (the string is modified);
+ * an empty string gives an empty list. */
+static const char **
+split_names(char *text)
+{
+	size_t count = 1;
+
+	for (const char *p = text; *p != '\0'; p++)
+		count += *p == ':';
+	const char **names = calloc(count + 1, sizeof(*names));
+	size_t n = 0;
+	for (char *p = text, *next; p != NULL && *p != '\0'; p = next) {
+		next = strchr(p, ':');
+		if (next != NULL)
+			*next++ = '\0';
+		if (*p != '\0')
+			names[n++] = p;
+	}
+	return names;
+}
+
+static struct key_spec
+parse_key_spec(char *spec)
+{
+	struct key_spec key = { NULL, NULL, NULL, NULL };
+	char *first = strchr(spec, ':');
+	char *second = first != NULL ? strchr(first + 1, ':') : NULL;
+
+	if (second == NULL || first == spec || second == first + 1 ||
+	    second[1] == '\0')
+		tool_usage_error(usage, "--key needs DOMAIN:SELECTOR:KEYFILE, "
+				 "not '%s'", spec);
+	*first = *second = '\0';
+	key.domain = spec;
+	key.selector = first + 1;
+	key.path = second + 1;
+	return key;
+}
+
+/* The line ending of the input's first line, kept for the output. */
+static bool
+uses_crlf(const char *message, size_t size)
+{
+	const char *nl = memchr(message, '\n', size);
+
+	return nl == NULL || (nl > message && nl[-1] == '\r');
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct key_spec keys[32], single = { NULL, NULL, NULL, NULL };
+	size_t key_count = 0;
+	struct dkim_sign_config config;
+	const char **headers = NULL, **oversign = NULL;
+	unsigned flags = 0;
+	struct dkim_error error;
+	int opt;
+
+	tool_name = "dkim-sign";
+	dkim_sign_config_init(&config);
+	while ((opt = getopt_long(argc, argv, "d:s:k:c:i:x:lh", long_options,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			single.domain = optarg;
+			break;
+		case 's':
+			single.selector = optarg;
+			break;
+		case 'k':
+			single.path = optarg;
+			break;
+		case OPT_KEY:
+			if (key_count == sizeof(keys) / sizeof(keys[0]))
+				tool_usage_error(usage, "too many --key options");
+			keys[key_count++] = parse_key_spec(optarg);
+			break;
+		case 'c':
+			if (!dkim_canon_parse(optarg, &config.header_canon,
+					      &config.body_canon))
+				tool_usage_error(usage, "-c needs simple or "
+						 "relaxed, as HDR/BODY");
+			break;
+		case OPT_HEADERS:
+			headers = split_names(optarg);
+			if (headers[0] == NULL)
+				tool_usage_error(usage, "--headers is empty");
+			break;
+		case OPT_OVERSIGN:
+			oversign = split_names(optarg);
+			break;
+		case 'i':
+			config.identity = optarg;
+			break;
+		case 'x':
+			config.expire_secs = (unsigned long)tool_parse_number(
+				usage, "-x", optarg, 1, 10UL * 365 * 86400);
+			break;
+		case 'l':
+			config.body_length = true;
+			break;
+		case OPT_NOW:
+			config.timestamp = (time_t)tool_parse_number(usage,
+				"--now", optarg, 1,
+				(unsigned long long)INT32_MAX * 4);
+			break;
+		case OPT_ALLOW_UNSAFE_KEY:
+			flags |= DKIM_PRIVKEY_ALLOW_UNSAFE;
+			break;
+		case 'h':
+			printf("usage: %s\n", usage);
+			return EXIT_SUCCESS;
+		default:
+			tool_usage_error(usage, "unknown option");
+		}
+	}
+	if (single.domain != NULL || single.selector != NULL ||
+	    single.path != NULL) {
+		if (single.domain == NULL || single.selector == NULL ||
+		    single.path == NULL)
+			tool_usage_error(usage, "-d, -s and -k go together");
+		if (key_count == sizeof(keys) / sizeof(keys[0]))
+			tool_usage_error(usage, "too many keys");
+		keys[key_count++] = single;
+	}
+	if (key_count == 0)
+		tool_usage_error(usage, "no signing key given");
+	if (argc - optind > 1)
+		tool_usage_error(usage, "one message at a time");
+
+	/* Load every key before reading the message: a bad key fails fast. */
+	for (size_t i = 0; i < key_count; i++) {
+		if (dkim_privkey_load(keys[i].path, flags, &keys[i].key,
+				      &error) < 0) {
+			tool_error("%s", error.text);
+			return EXIT_FAILURE;
+		}
+	}
+
+	FILE *input = tool_open_input(optind < argc ? argv[optind] : NULL);
+	size_t size;
+	char *message = tool_read_all(input, &size);
+	if (input != stdin)
+		fclose(input);
+
+	dkim_signer *signer = dkim_signer_new();
+	config.headers = headers;
+	config.oversign = oversign;
+	for (size_t i = 0; i < key_count; i++) {
+		config.domain = keys[i].domain;
+		config.selector = keys[i].selector;
+		config.key = keys[i].key;
+		if (dkim_signer_add(signer, &config, &error) < 0) {
+			tool_error("%s", error.text);
+			return EXIT_USAGE;
+		}
+	}
+	dkim_signer_feed(signer, message, size);
+	if (dkim_signer_finish(signer, &error) < 0) {
+		tool_error("cannot sign: %s", error.text);
+		return EXIT_FAILURE;
+	}
+
+	const char *fields = dkim_signer_fields(signer);
+	if (uses_crlf(message, size))
+		fputs(fields, stdout);
+	else
+		tool_print_lf(stdout, fields);
+	fwrite(message, 1, size, stdout);
+	if (fflush(stdout) != 0) {
+		tool_error("cannot write the signed message");
+		return EXIT_FAILURE;
+	}
+
+	dkim_signer_free(&signer);
+	for (size_t i = 0; i < key_count; i++)
+		dkim_privkey_free(&keys[i].key);
+	free(headers);
+	free(oversign);
+	free(message);
+	return EXIT_SUCCESS;
+}

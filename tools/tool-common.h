@@ -1,0 +1,62 @@
+/* Helpers shared by the command-line tools. */
+#ifndef TOOL_COMMON_H
+#define TOOL_COMMON_H
+
+#include "dkim.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* sysexits(3) codes the tools document. */
+#define EXIT_USAGE 64
+#define EXIT_NOINPUT 66
+#define EXIT_TEMPFAIL 75
+
+extern const char *tool_name;
+
+void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tool_usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+
+/* Parses a decimal number in [min, max] or exits with a usage error. */
+unsigned long long tool_parse_number(const char *usage, const char *option,
+				     const char *text, unsigned long long min,
+				     unsigned long long max);
+
+/* Opens FILE or stdin ("-" or NULL); exits EXIT_NOINPUT on failure. */
+FILE *tool_open_input(const char *path);
+/* Reads a whole stream into memory. */
+char *tool_read_all(FILE *file, size_t *size_r);
+
+/* --dns-table, --resolver, --trust-anchor, gathered while parsing. */
+struct tool_resolver_options {
+	const char *table;
+	const char *forward;
+	const char *trust_anchor;
+};
+
+/* Long options every DNS-using tool accepts; the option values are
+ * TOOL_OPT_DNS_TABLE etc. */
+enum {
+	TOOL_OPT_DNS_TABLE = 1000,
+	TOOL_OPT_RESOLVER,
+	TOOL_OPT_TRUST_ANCHOR,
+	TOOL_OPT_FIRST_OWN,	/* tools number their own options from here */
+};
+#define TOOL_RESOLVER_LONG_OPTIONS \
+	{ "dns-table", required_argument, NULL, TOOL_OPT_DNS_TABLE }, \
+	{ "resolver", required_argument, NULL, TOOL_OPT_RESOLVER }, \
+	{ "trust-anchor", required_argument, NULL, TOOL_OPT_TRUST_ANCHOR }
+
+/* Handles one of the options above; returns false for any other. */
+bool tool_resolver_option(struct tool_resolver_options *options, int opt,
+			  const char *arg);
+/* Creates the resolver or exits with a usage error. */
+dkim_resolver *tool_resolver_create(const struct tool_resolver_options *options,
+				    const char *usage);
+
+/* Writes text with its CRLF line breaks turned into LF (for terminals). */
+void tool_print_lf(FILE *out, const char *text);
+
+#endif
