@@ -75,20 +75,24 @@ def run(argv, what, input_bytes=None, timeout=DEFAULT_TIMEOUT, check=True, **kwa
 
 
 def stop_process(proc, timeout=10):
-    """Stops a Popen started with start_new_session=True: SIGTERM, bounded wait, SIGKILL.
+    """Stops a Popen started with start_new_session=True; returns its exit status.
 
-    The whole process group is signalled (its id is the started process's pid), so helpers
-    the server forked go too; returns the exit status.
+    SIGTERM goes to the started process only, so a server (NSD, the Dovecot master) can shut
+    its children down cleanly; after a bounded wait it is killed. Whatever is left in its
+    process group (the group id is its pid) then gets a bounded grace period and SIGKILL.
     """
     if proc.poll() is None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        proc.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait(timeout)
-    # Children may outlive a master that exited; they are in its group.
-    _signal_group(proc.pid, signal.SIGKILL)
+    try:
+        wait_until(lambda: not group_members(proc.pid), timeout / 2,
+                   f"process group {proc.pid} to exit")
+    except HarnessError:
+        _signal_group(proc.pid, signal.SIGKILL)
     return proc.returncode
 
 

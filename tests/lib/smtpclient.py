@@ -1,4 +1,5 @@
-"""Sending one message over an open smtplib connection, with DATA or BDAT (RFC 3030 CHUNKING).
+"""Sending one message over an open smtplib connection: SMTP with DATA or BDAT (RFC 3030
+CHUNKING), and LMTP with its per-recipient replies.
 
 smtplib has no BDAT. Dovecot's submission service accepts both from clients and its relay may
 use BDAT towards the next hop when the client did, so tests must show that signing works
@@ -12,10 +13,10 @@ DEFAULT_CHUNK_SIZE = 64 * 1024
 def send(smtp, sender, recipients, data, bdat=False, chunk_size=DEFAULT_CHUNK_SIZE):
     """Sends `data` (bytes) from `sender` to `recipients` over `smtp` (EHLO/auth done or not).
 
-    With `bdat` the bytes go unchanged in BDAT chunks of `chunk_size` (the last one marked
-    LAST); without it smtplib's sendmail() is used, which dot-stuffs and turns bare LF into
-    CRLF. Returns the refused recipients as sendmail() does ({address: (code, text)}); raises
-    smtplib's exceptions when the server refuses the message.
+    `data` should be CRLF text: with `bdat` it goes unchanged in BDAT chunks of `chunk_size`
+    (the last one marked LAST); without, smtplib's sendmail() dot-stuffs it and otherwise sends
+    bytes as they are. Returns the refused recipients as sendmail() does
+    ({address: (code, text)}); raises smtplib's exceptions when the server refuses the message.
     """
     if not bdat:
         return smtp.sendmail(sender, recipients, data)
@@ -44,3 +45,28 @@ def send(smtp, sender, recipients, data, bdat=False, chunk_size=DEFAULT_CHUNK_SI
             smtp.rset()
             raise smtplib.SMTPDataError(code, reply)
     return refused
+
+
+def send_lmtp(lmtp, sender, recipients, data):
+    """Delivers `data` over an smtplib.LMTP connection; returns {recipient: (code, text)}.
+
+    LMTP answers DATA once per accepted recipient (RFC 2033), which smtplib does not handle:
+    its sendmail() reads only the first reply and leaves the rest to confuse the next command.
+    Refused recipients keep their RCPT reply. Raises SMTPSenderRefused if MAIL is refused.
+    """
+    lmtp.ehlo_or_helo_if_needed()
+    code, reply = lmtp.mail(sender)
+    if code != 250:
+        lmtp.rset()
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    replies = {}
+    for recipient in recipients:
+        replies[recipient] = lmtp.rcpt(recipient)
+    accepted = [r for r in recipients if replies[r][0] in (250, 251)]
+    if not accepted:
+        lmtp.rset()
+        return replies
+    replies[accepted[0]] = lmtp.data(data)
+    for recipient in accepted[1:]:
+        replies[recipient] = lmtp.getreply()
+    return replies

@@ -1,0 +1,481 @@
+"""A private Dovecot 2.3 instance (LMTP, LDA, submission, Sieve) for plugin tests.
+
+Why: the plugins only matter inside real Dovecot processes (deliver hook ordering, edit_mail,
+submission relay), so tests run the real daemon with a generated config, following
+../shared/docs/dovecot-plugin-facts.md section 5. Everything lives in one temp dir: config,
+base_dir, state_dir, log, passwd-file, homes (maildir) and a private module dir into which the
+Sieve plugin and the caller's built plugins are copied.
+
+Runs as the invoking user, or as `nobody` when started by root (userdb uid 0 is refused and
+plain dovecot-lda needs -d as root). The master runs in the foreground (-F) as our child in
+its own process group, so stopping it can never leave processes behind.
+
+Usage::
+
+    with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
+            relay_port=sink.port,
+            delivery_plugins=[f"{builddir}/plugin/.libs/lib95_dkim_plugin.so"],
+            plugin_settings="dkim_dns_forward = 127.0.0.1@5353",
+            userdb_fields={"bob": {"dkim_verify": "no"}}) as dc:
+        dc.deliver_lmtp("s@example.org", ["alice@test.example"], message)
+        dc.read_maildir("alice")
+        dc.submit("alice", "alice@test.example", ["x@remote.example"], message)
+        assert not dc.error_lines()
+"""
+import dataclasses
+import grp
+import os
+import pwd
+import re
+import shutil
+import signal
+import smtplib
+import subprocess
+import tempfile
+import uuid
+
+import procutil
+import smtpclient
+
+SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"
+DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
+ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
+"""How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
+
+
+def module_name(path):
+    """Dovecot's name for a plugin file: lib95_dkim_plugin.so -> dkim (module-dir.c rules)."""
+    match = re.fullmatch(r"lib(?:\d+_)?(.+?)(?:_plugin)?\.so", os.path.basename(path))
+    if not match:
+        raise ValueError(f"{path}: not a Dovecot plugin file name (lib<NN>_<name>_plugin.so)")
+    return match.group(1)
+
+
+@dataclasses.dataclass
+class Settings:
+    """Everything the config is generated from; reload(**changes) replaces fields.
+
+    The *_plugins lists are .so paths; each file is copied under its own name (the name sets
+    the load order, see facts 2.2) and enabled in the matching place. The *_settings strings
+    are extra lines for `plugin {}`, `protocol lmtp {}`, `protocol lda {}`, `protocol
+    submission {}` and the top level. `userdb_fields` maps a user to {field: value}, written as
+    passwd-file extra fields ``userdb_<field>=<value>`` (read with mail_user_plugin_getenv).
+    """
+    users: tuple = ("alice", "bob", "carol")
+    password: str = "secret"
+    domain: str = "test.example"
+    hostname: str = "mx.test.example"
+    relay_host: str = "127.0.0.1"
+    relay_port: int = None
+    delivery_plugins: tuple = ()
+    submission_plugins: tuple = ()
+    sieve_plugins: tuple = ()
+    plugin_settings: str = ""
+    lmtp_settings: str = ""
+    lda_settings: str = ""
+    submission_settings: str = ""
+    global_settings: str = ""
+    userdb_fields: dict = dataclasses.field(default_factory=dict)
+
+
+class Dovecot:
+    """The running instance; see the module docstring. Keyword arguments are Settings fields.
+
+    Submission is enabled when `relay_port` is given (Dovecot needs a relay host for it).
+    """
+
+    def __init__(self, startup_timeout=15, **settings):
+        self.settings = Settings(**settings)
+        self.startup_timeout = startup_timeout
+        if os.geteuid() == 0:
+            self.run_user = pwd.getpwnam("nobody")
+            self.run_group = grp.getgrnam("nogroup")
+        else:
+            self.run_user = pwd.getpwuid(os.geteuid())
+            self.run_group = grp.getgrgid(os.getegid())
+        self.lmtp_port = procutil.free_port()
+        self.submission_port = procutil.free_port()
+        self.directory = None
+        self._master = None
+        self._process_group = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self):
+        self.directory = tempfile.mkdtemp(prefix="dkim-dovecot-")
+        try:
+            self._check_traversable()
+            for sub in ("log", "home", "modules/sieve", "tmp"):
+                os.makedirs(self._path(sub))
+            self._write_files()
+            self._own_tree()
+            self.start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def config_file(self):
+        return self._path("dovecot.conf")
+
+    @property
+    def lmtp_socket(self):
+        return self._path("run", "lmtp")
+
+    @property
+    def log_file(self):
+        return self._path("log", "dovecot.log")
+
+    def start(self):
+        """Starts the master in the foreground and waits until its listeners are up."""
+        with open(self._path("log", "master.out"), "ab") as out:
+            self._master = subprocess.Popen(
+                ["dovecot", "-F", "-c", self.config_file], stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                **self._drop_privileges())
+        self._process_group = self._master.pid
+        procutil.wait_until(self._listening, self.startup_timeout, "Dovecot to listen")
+
+    def stop(self):
+        """Stops the master and every process of its group (bounded); idempotent."""
+        if self._master is not None:
+            procutil.stop_process(self._master)
+            self._master = None
+
+    def processes(self):
+        """Pids alive in the process group of the last master started (empty after stop())."""
+        return procutil.group_members(self._process_group) if self._process_group else []
+
+    def reload(self, **changes):
+        """Applies Settings changes: rewrites the files, SIGHUPs the master and waits until
+        it logged the reload. (lmtp runs with service_count = 1, so the next delivery already
+        uses the new config and plugins.)"""
+        self.settings = dataclasses.replace(self.settings, **changes)
+        before = self.log_text().count("SIGHUP received")
+        self._write_files()
+        self._own_tree()
+        self._master.send_signal(signal.SIGHUP)
+        procutil.wait_until(lambda: self.log_text().count("SIGHUP received") > before,
+                            self.startup_timeout, "Dovecot to reload")
+
+    # -- delivery and submission -------------------------------------------------------------
+
+    def address(self, user):
+        return f"{user}@{self.settings.domain}"
+
+    def deliver_lmtp(self, sender, recipients, message, tcp=False, timeout=30):
+        """Delivers over LMTP (unix socket, or TCP with `tcp`); returns
+        {recipient: (code, text)}, one DATA reply per accepted recipient."""
+        host, port = (("127.0.0.1", self.lmtp_port) if tcp else (self.lmtp_socket, 0))
+        with smtplib.LMTP(host, port, timeout=timeout) as lmtp:
+            return smtpclient.send_lmtp(lmtp, sender, recipients, message)
+
+    def deliver_lda(self, user, sender, message, recipient=None, extra_args=(), check=True):
+        """Runs dovecot-lda for `user` with `message` on stdin; returns the CompletedProcess.
+
+        Exit codes: 0 delivered, 75 tempfail, 67 unknown user; with `check`, non-zero raises.
+        """
+        argv = [DOVECOT_LDA, "-c", self.config_file, "-f", sender,
+                "-a", recipient or self.address(user), *extra_args]
+        return self._run_as(user, argv, "dovecot-lda", message, check)
+
+    def sieve_test(self, user, script, message, extra_args=(), check=True):
+        """Runs sieve-test for `user`; returns its output (stdout then stderr) as text.
+
+        `script` is Sieve source (str) or a path (os.PathLike); `message` is bytes or a path.
+        Both are copied into the instance so the run user can read them.
+        """
+        script_path = self._private_copy(script, "test.sieve")
+        message_path = self._private_copy(message, "test.eml")
+        done = self._run_as(user, ["sieve-test", "-c", self.config_file, *extra_args,
+                                   script_path, message_path], "sieve-test", None, check)
+        return (done.stdout + done.stderr).decode("utf-8", "replace")
+
+    def submit(self, user, sender, recipients, message, password=None, bdat=False,
+               timeout=30):
+        """Sends `message` through the submission service, authenticated as `user` (PLAIN),
+        with DATA or BDAT; returns the refused recipients (see smtpclient.send)."""
+        with smtplib.SMTP("127.0.0.1", self.submission_port, timeout=timeout) as smtp:
+            smtp.ehlo("client.test.example")
+            smtp.login(user, password or self.settings.password)
+            return smtpclient.send(smtp, sender, recipients, message, bdat=bdat)
+
+    # -- mailboxes and Sieve -----------------------------------------------------------------
+
+    def home(self, user):
+        return self._path("home", user)
+
+    def read_maildir(self, user, folder="INBOX"):
+        """The messages in `user`'s `folder` (new and cur), oldest delivery first, as the bytes
+        on disk: with LF line ends, as Dovecot saves them (mail_save_crlf = no)."""
+        root = os.path.join(self.home(user), "Maildir")
+        if folder != "INBOX":
+            root = os.path.join(root, "." + folder)
+        names = []
+        for sub in ("new", "cur"):
+            directory = os.path.join(root, sub)
+            if os.path.isdir(directory):
+                names += [os.path.join(directory, n) for n in os.listdir(directory)]
+        messages = []
+        for path in sorted(names, key=_maildir_order):
+            with open(path, "rb") as handle:
+                messages.append(handle.read())
+        return messages
+
+    def set_sieve_script(self, user, text, name="main"):
+        """Installs `text` as `user`'s active Sieve script (~/sieve/NAME.sieve, linked from
+        ~/.dovecot.sieve as the `sieve` setting expects)."""
+        directory = os.path.join(self.home(user), "sieve")
+        os.makedirs(directory, exist_ok=True)
+        self._own(directory)
+        script = os.path.join(directory, f"{name}.sieve")
+        self._write(script, text.encode("utf-8"))
+        link = os.path.join(self.home(user), ".dovecot.sieve")
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(os.path.join("sieve", f"{name}.sieve"), link)
+        self._own(link)
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def log_text(self):
+        """Everything Dovecot logged (master, services, LDA share one file), plus the master's
+        own stdout/stderr."""
+        text = ""
+        for name in ("master.out", "dovecot.log"):
+            path = self._path("log", name)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text += handle.read()
+        return text
+
+    def error_lines(self, allow=()):
+        """Log lines marked Error/Panic/Fatal, except those matching a regex in `allow`."""
+        return [line for line in self.log_text().splitlines()
+                if ERROR_PATTERN.search(line)
+                and not any(re.search(pattern, line) for pattern in allow)]
+
+    def assert_no_errors(self, allow=()):
+        """Raises AssertionError listing the error lines (see error_lines)."""
+        errors = self.error_lines(allow)
+        if errors:
+            raise AssertionError("Dovecot logged errors:\n" + "\n".join(errors))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _path(self, *parts):
+        return os.path.join(self.directory, *parts)
+
+    @property
+    def _as_root(self):
+        return os.geteuid() == 0
+
+    def _drop_privileges(self):
+        """Popen arguments that run a child as the run user (only needed when we are root)."""
+        if not self._as_root:
+            return {}
+        return {"user": self.run_user.pw_uid, "group": self.run_group.gr_gid,
+                "extra_groups": []}
+
+    def _run_as(self, user, argv, what, input_bytes, check):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.home(user),
+               "USER": user}
+        return procutil.run(argv, what, input_bytes=input_bytes, check=check, env=env,
+                            cwd=self.directory, **self._drop_privileges())
+
+    def _own(self, path):
+        if self._as_root:
+            os.lchown(path, self.run_user.pw_uid, self.run_group.gr_gid)
+
+    def _own_tree(self):
+        if not self._as_root:
+            return
+        for root, dirs, files in os.walk(self.directory):
+            self._own(root)
+            for name in dirs + files:
+                self._own(os.path.join(root, name))
+
+    def _write(self, path, data):
+        with open(path, "wb") as handle:
+            handle.write(data)
+        self._own(path)
+
+    def _private_copy(self, source, name):
+        path = self._path("tmp", name)
+        if isinstance(source, os.PathLike):
+            shutil.copyfile(source, path)
+            self._own(path)
+        else:
+            self._write(path, source.encode("utf-8") if isinstance(source, str) else source)
+        return path
+
+    def _check_traversable(self):
+        """When running as nobody, every parent of the temp dir must be searchable by others;
+        fail with a clear message instead of Dovecot's later permission errors."""
+        if not self._as_root:
+            return
+        parent = os.path.dirname(self.directory)
+        while True:
+            if not os.stat(parent).st_mode & 0o001:
+                raise procutil.HarnessError(
+                    f"{parent} is not traversable by {self.run_user.pw_name}; "
+                    "set TMPDIR to a world-searchable directory")
+            if parent == "/":
+                return
+            parent = os.path.dirname(parent)
+
+    def _listening(self):
+        if self._master.poll() is not None:
+            raise procutil.HarnessError(
+                f"dovecot exited with {self._master.returncode}:\n{self.log_text()}")
+        if not os.path.exists(self.lmtp_socket):
+            return False
+        ports = [self.lmtp_port] + ([self.submission_port] if self._submission else [])
+        return all(_tcp_listening(port) for port in ports)
+
+    @property
+    def _submission(self):
+        return self.settings.relay_port is not None
+
+    def _write_files(self):
+        self._install_modules()
+        homes = []
+        lines = []
+        for user in self.settings.users:
+            home = self.home(user)
+            homes.append(home)
+            fields = " ".join(f"userdb_{key}={value}" for key, value in
+                              self.settings.userdb_fields.get(user, {}).items())
+            lines.append(f"{user}:{{PLAIN}}{self.settings.password}:{self.run_user.pw_uid}:"
+                         f"{self.run_group.gr_gid}::{home}::{fields}\n")
+        for home in homes:
+            os.makedirs(home, exist_ok=True)
+        self._write(self._path("passwd"), "".join(lines).encode("utf-8"))
+        self._write(self.config_file, self._config().encode("utf-8"))
+
+    def _install_modules(self):
+        """Copies plugin files into the private module dirs (copies, not links: the run user
+        may not be able to traverse the build tree, and a rebuild must not change a running
+        test). Stale copies from an earlier reload are removed."""
+        wanted = {self._path("modules"): [SIEVE_PLUGIN, *self.settings.delivery_plugins,
+                                          *self.settings.submission_plugins],
+                  self._path("modules", "sieve"): list(self.settings.sieve_plugins)}
+        for directory, sources in wanted.items():
+            for name in os.listdir(directory):
+                if name.endswith(".so"):
+                    os.unlink(os.path.join(directory, name))
+            for source in sources:
+                module_name(source)   # reject misnamed files before Dovecot does, clearly
+                target = os.path.join(directory, os.path.basename(source))
+                shutil.copyfile(source, target)
+                os.chmod(target, 0o644)
+
+    def _config(self):
+        s = self.settings
+        tmp = self.directory
+        delivery = " ".join(["sieve"] + [module_name(p) for p in s.delivery_plugins])
+        submission = " ".join(module_name(p) for p in s.submission_plugins)
+        sieve_plugins = ""
+        if s.sieve_plugins:
+            sieve_plugins = (f"  sieve_plugin_dir = {tmp}/modules/sieve\n"
+                             f"  sieve_plugins = {' '.join(module_name(p) for p in s.sieve_plugins)}\n")
+        user, group = self.run_user.pw_name, self.run_group.gr_name
+        protocols = "lmtp submission" if self._submission else "lmtp"
+        relay = ""
+        if self._submission:
+            relay = f"""submission_relay_host = {s.relay_host}
+submission_relay_port = {s.relay_port}
+submission_relay_trusted = yes
+service submission-login {{
+  chroot =
+  inet_listener submission {{
+    address = 127.0.0.1
+    port = {self.submission_port}
+  }}
+}}
+protocol submission {{
+  mail_plugins = $mail_plugins {submission}
+{s.submission_settings}
+}}
+"""
+        return f"""# Generated by tests/lib/dovecot.py for one test run.
+instance_name = dkimtest-{uuid.uuid4().hex[:12]}
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/log/dovecot.log
+info_log_path = {tmp}/log/dovecot.log
+debug_log_path = {tmp}/log/dovecot.log
+protocols = {protocols}
+listen = 127.0.0.1
+hostname = {s.hostname}
+postmaster_address = postmaster@{s.domain}
+mail_debug = yes
+mail_location = maildir:~/Maildir
+mail_plugin_dir = {tmp}/modules
+lda_mailbox_autocreate = yes
+lda_mailbox_autosubscribe = yes
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
+first_valid_uid = {self.run_user.pw_uid}
+first_valid_gid = {self.run_group.gr_gid}
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_username_format = %Ln
+passdb {{
+  driver = passwd-file
+  args = {tmp}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {tmp}/passwd
+}}
+service anvil {{
+  chroot =
+}}
+service lmtp {{
+  service_count = 1
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = $mail_plugins {delivery}
+{s.lmtp_settings}
+}}
+protocol lda {{
+  mail_plugins = $mail_plugins {delivery}
+{s.lda_settings}
+}}
+{relay}plugin {{
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+{sieve_plugins}{s.plugin_settings}
+}}
+{s.global_settings}
+"""
+
+
+def _tcp_listening(port):
+    """True if something accepts TCP connections on 127.0.0.1:`port` (checked without
+    connecting, so no Dovecot service process is spawned just for the probe)."""
+    with open("/proc/net/tcp", encoding="ascii") as handle:
+        table = handle.read()
+    # local_address 0100007F:PORT, state 0A = LISTEN
+    return re.search(rf"^\s*\d+: 0100007F:{port:04X} 00000000:0000 0A ", table, re.M) is not None
+
+
+def _maildir_order(path):
+    """Sort key for maildir file names "<secs>.M<usecs>P<pid>...": delivery time order."""
+    name = os.path.basename(path)
+    match = re.match(r"(\d+)\.M(\d+)", name)
+    return (int(match.group(1)), int(match.group(2)), name) if match else (0, 0, name)

@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""Self-check of the test infrastructure in tests/lib, with real components and no project code.
+
+If this fails, plugin test failures mean nothing: it proves that the private NSD serves long
+TXT records and DNSSEC outcomes a validating libunbound sees as secure/insecure/bogus, that
+the three DKIM oracles agree with each other and with RFC 8463, that the SMTP sink receives
+DATA and BDAT, and that a private Dovecot delivers (LMTP, LDA, Sieve), relays submissions and
+stops without leftovers.
+
+Run: PYTHONPATH=tests/lib /usr/bin/python3 tests/test-harness.py
+"""
+import os
+import smtplib
+import time
+
+import dnstable
+import dovecot
+import nsd
+import oracles
+import procutil
+import resolver
+import smtpclient
+import smtpsink
+import tap
+
+SHARED = oracles.shared_dir()
+RFC = os.path.join(SHARED, "corpus", "rfc-examples")
+KEYS = os.path.join(SHARED, "bench", "keys")
+DOMAIN = "example.org"
+TIMESTAMP = 1700000000
+
+MESSAGE = (b"From: Alice <alice@example.org>\r\n"
+           b"To: Bob <bob@test.example>\r\n"
+           b"Subject: harness self-check\r\n"
+           b"Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+           b"Message-ID: <harness@example.org>\r\n"
+           b"\r\n"
+           b"Hello.\r\n"
+           b".a line starting with a dot\r\n")
+
+
+def check_nsd():
+    rsa_record = oracles.SigningKey.load(os.path.join(KEYS, "rsa2048.pem")).dns_record()
+    tricky = 'quote " and backslash \\ ' + "x" * 300
+    records = {f"rsa._domainkey.{zone}": rsa_record
+               for zone in (nsd.SECURE_ZONE, nsd.BOGUS_ZONE, nsd.INSECURE_ZONE)}
+    records["tricky.example.org"] = tricky
+    with nsd.NsdServer(records) as dns:
+        name = f"rsa._domainkey.{nsd.SECURE_ZONE}"
+        reply = dns.drill(name)
+        tap.ok({"aa", "rd"} <= reply.flags, "NSD answers an RD=1 query authoritatively",
+               reply)
+        [strings] = dns.txt_strings(name)
+        tap.ok(len(rsa_record) > 255 and len(strings) > 1
+               and all(len(s) <= 255 for s in strings),
+               f"{len(rsa_record)}-byte TXT served as {len(strings)} strings of <= 255 bytes",
+               [len(s) for s in strings])
+        tap.eq(b"".join(strings).decode(), rsa_record, "the strings concatenate to the record")
+        [strings] = dns.txt_strings("tricky.example.org")
+        tap.eq(b"".join(strings).decode(), tricky, '" and \\ survive zone-file quoting')
+        tap.eq(dns.drill("missing.example.org").rcode, "NXDOMAIN", "absent name: NXDOMAIN")
+
+        for zone, status in ((nsd.SECURE_ZONE, "secure"), (nsd.INSECURE_ZONE, "insecure"),
+                             (nsd.BOGUS_ZONE, "bogus")):
+            answer = resolver.unbound_host(dns, f"rsa._domainkey.{zone}")
+            tap.eq(answer.status, status, f"unbound-host validates {zone} as {status}")
+        answer = resolver.unbound_host(dns, name)
+        tap.eq(answer.texts, [rsa_record], "unbound-host reassembles the long record")
+
+        dns.stop()
+        started = time.monotonic()
+        answer = resolver.unbound_host(dns, name, timeout=15)
+        elapsed = time.monotonic() - started
+        tap.ok(answer.rcode == "SERVFAIL" and elapsed < 10,
+               f"NSD stopped: unbound-host gives SERVFAIL ({elapsed:.1f}s)", answer.output)
+        dns.restart()
+        tap.eq(resolver.unbound_host(dns, name).status, "secure", "restarted NSD answers")
+
+
+def check_oracles():
+    signed = open(os.path.join(RFC, "rfc8463", "A.3-signed.eml"), "rb").read()
+    table = os.path.join(RFC, "dns.txt")
+    for oracle in oracles.ALL:
+        results = oracle.verify(signed, table)
+        got = [(r.algorithm, r.result) for r in results]
+        if oracle.supports_ed25519:
+            tap.eq(got, [("ed25519-sha256", "pass"), ("rsa-sha256", "pass")],
+                   f"{oracle} verifies both RFC 8463 A.3 signatures")
+        else:
+            tap.eq(got[1], ("rsa-sha256", "pass"), f"{oracle} verifies RFC 8463 A.3 (rsa)")
+            tap.skip(f"{oracle} verifies RFC 8463 A.3 (ed25519)", f"{oracle} has no Ed25519")
+
+    keys = {"rsa-sha256": oracles.SigningKey.load(os.path.join(KEYS, "rsa2048.pem")),
+            "ed25519-sha256": oracles.SigningKey.load(os.path.join(KEYS, "ed25519.seed.b64"))}
+    records = {f"{alg[:3]}._domainkey.{DOMAIN}": key.dns_record() for alg, key in keys.items()}
+    for signer in oracles.ALL:
+        for algorithm, key in keys.items():
+            if key.is_ed25519 and not signer.supports_ed25519:
+                tap.skip(f"{signer} signs {algorithm}", f"{signer} has no Ed25519")
+                continue
+            message = signer.sign(MESSAGE, DOMAIN, algorithm[:3], key, algorithm,
+                                  headers=["from", "to", "subject", "date"],
+                                  timestamp=TIMESTAMP)
+            for verifier in oracles.ALL:
+                if verifier is signer:
+                    continue
+                name = f"{signer} signs {algorithm}, {verifier} verifies"
+                if key.is_ed25519 and not verifier.supports_ed25519:
+                    tap.skip(name, f"{verifier} has no Ed25519")
+                    continue
+                results = verifier.verify(message, records)
+                tap.eq([r.result for r in results], ["pass"], name)
+            tampered = message.replace(b"Hello.", b"Hullo.")
+            tap.eq([r.result for r in signer.verify(tampered, records)], ["fail"],
+                   f"{signer} rejects its own {algorithm} signature on a changed body")
+
+    dkimpy = oracles.DKIMPY
+    message = dkimpy.sign(MESSAGE, DOMAIN, "rsa", keys["rsa-sha256"], timestamp=TIMESTAMP)
+    for value, expected in ((dnstable.NXDOMAIN, "permerror"), (dnstable.TIMEOUT, "temperror")):
+        results = dkimpy.verify(message, {f"rsa._domainkey.{DOMAIN}": value})
+        tap.eq([r.result for r in results], [expected], f"dkimpy: key {value} -> {expected}")
+    try:
+        oracles.OPENDKIM.sign(MESSAGE, DOMAIN, "rsa", keys["rsa-sha256"],
+                              canonicalization="nonsense/relaxed")
+        tap.ok(False, "a tool failure raises OracleError")
+    except oracles.OracleError as exc:
+        tap.ok("nonsense" in str(exc), "a tool failure raises OracleError", exc)
+
+
+def check_sink():
+    with smtpsink.SmtpSink() as sink:
+        with smtplib.SMTP(sink.host, sink.port, timeout=10) as smtp:
+            smtpclient.send(smtp, "a@example.org", ["b@test.example"], MESSAGE)
+            smtpclient.send(smtp, "a@example.org", ["c@test.example", "d@test.example"],
+                            MESSAGE, bdat=True, chunk_size=50)
+        procutil.run(["swaks", "--server", sink.host, "--port", str(sink.port),
+                      "--from", "s@example.org", "--to", "t@test.example",
+                      "--header", "Subject: swaks", "--silent", "2"], "swaks")
+        first, second, third = sink.wait_for(3)
+        tap.ok(first.transfer == "DATA" and first.data == MESSAGE,
+               "sink: DATA message stored exactly (dot-unstuffed)", first)
+        tap.ok(second.transfer == "BDAT" and second.data == MESSAGE
+               and second.rcpt_tos == ["c@test.example", "d@test.example"],
+               "sink: BDAT message in several chunks stored exactly", second)
+        tap.ok(third.mail_from == "s@example.org" and b"Subject: swaks" in third.data,
+               "sink: swaks delivers", third)
+
+
+def check_dovecot():
+    with smtpsink.SmtpSink() as sink:
+        instance = dovecot.Dovecot(relay_port=sink.port)
+        with instance as dc:
+            replies = dc.deliver_lmtp("s@example.org", [dc.address("alice"), dc.address("bob")],
+                                      MESSAGE)
+            tap.ok(all(code == 250 for code, _ in replies.values()) and len(replies) == 2,
+                   "LMTP delivery to two recipients", replies)
+            # Maildir files have LF line ends (Dovecot's default mail_save_crlf = no).
+            tap.ok(len(dc.read_maildir("alice")) == 1 and len(dc.read_maildir("bob")) == 1
+                   and oracles.to_crlf(dc.read_maildir("bob")[0]).endswith(MESSAGE),
+                   "both maildirs hold the message")
+
+            done = dc.deliver_lda("carol", "s@example.org", MESSAGE)
+            tap.ok(done.returncode == 0
+                   and oracles.to_crlf(dc.read_maildir("carol")[0]).endswith(MESSAGE),
+                   "LDA delivery", done)
+
+            script = 'require "fileinto";\nfileinto "Junk";\n'
+            dc.set_sieve_script("alice", script)
+            dc.deliver_lmtp("s@example.org", [dc.address("alice")], MESSAGE, tcp=True)
+            tap.ok(len(dc.read_maildir("alice", "Junk")) == 1
+                   and len(dc.read_maildir("alice")) == 1,
+                   "Sieve fileinto Junk (LMTP over TCP)")
+            output = dc.sieve_test("alice", script, MESSAGE)
+            tap.ok("store message in folder: Junk" in output, "sieve-test runs the script",
+                   output)
+
+            dc.submit("alice", dc.address("alice"), ["x@remote.example"], MESSAGE)
+            dc.submit("alice", dc.address("alice"), ["y@remote.example"], MESSAGE, bdat=True)
+            relayed = sink.wait_for(2)
+            tap.ok([m.rcpt_tos for m in relayed] == [["x@remote.example"], ["y@remote.example"]]
+                   and all(m.data.endswith(MESSAGE) for m in relayed),
+                   "submission (DATA and BDAT) relays to the sink", relayed)
+
+            errors = dc.error_lines()
+            tap.ok(not errors, "Dovecot logged no errors", "\n".join(errors))
+            dc.stop()
+            tap.eq(dc.processes(), [], "Dovecot stopped, no process left")
+        tap.ok(not os.path.exists(instance.directory), "instance directory removed")
+
+
+def main():
+    started = time.monotonic()
+    check_nsd()
+    check_oracles()
+    check_sink()
+    check_dovecot()
+    tap.diag(f"harness self-check took {time.monotonic() - started:.1f}s")
+
+
+tap.run(main)
