@@ -1,0 +1,171 @@
+/* dkim-genkey: make a DKIM key pair and the DNS record that publishes it,
+ * both as a zone-file line (split into quoted strings of at most 255
+ * bytes) and as the single value web DNS panels want.  See
+ * dkim-genkey(1). */
+#include "tool-common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"dkim-genkey -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-b BITS] "
+	"[-D DIR] [--force]";
+
+#define TXT_STRING_MAX 255
+
+static const struct option long_options[] = {
+	{ "domain", required_argument, NULL, 'd' },
+	{ "selector", required_argument, NULL, 's' },
+	{ "type", required_argument, NULL, 't' },
+	{ "bits", required_argument, NULL, 'b' },
+	{ "directory", required_argument, NULL, 'D' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static char *
+generate_pem(bool ed25519, unsigned bits)
+{
+	EVP_PKEY *pkey = ed25519 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
+		EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *pem = NULL;
+
+	if (pkey != NULL && bio != NULL &&
+	    PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) == 1) {
+		char *data;
+		long len = BIO_get_mem_data(bio, &data);
+		pem = strndup(data, (size_t)len);
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return pem;
+}
+
+/* Creates the file without following links or replacing one unless
+ * forced, with its final mode from the start. */
+static void
+write_file(const char *path, const char *text, mode_t mode, bool force)
+{
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+		(force ? O_TRUNC : O_EXCL);
+	int fd = open(path, flags, mode);
+	size_t len = strlen(text);
+
+	if (fd < 0) {
+		tool_error("cannot create %s: %s%s", path, strerror(errno),
+			   errno == EEXIST ? " (use --force to replace it)" : "");
+		exit(EXIT_FAILURE);
+	}
+	if (fchmod(fd, mode) < 0 || write(fd, text, len) != (ssize_t)len ||
+	    close(fd) < 0) {
+		tool_error("cannot write %s: %s", path, strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+}
+
+/* "name. IN TXT "..." "..."": DNS character-strings hold 255 bytes. */
+static char *
+zone_line(const char *domain, const char *selector, const char *record)
+{
+	size_t len = strlen(record);
+	size_t alloc = strlen(domain) + strlen(selector) + len + len / 64 + 64;
+	char *line = malloc(alloc);
+	int pos = snprintf(line, alloc, "%s._domainkey.%s. IN TXT", selector,
+			   domain);
+
+	for (size_t i = 0; i < len; i += TXT_STRING_MAX) {
+		size_t chunk = len - i < TXT_STRING_MAX ? len - i : TXT_STRING_MAX;
+		pos += snprintf(line + pos, alloc - (size_t)pos, " \"%.*s\"",
+				(int)chunk, record + i);
+	}
+	return line;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *domain = NULL, *selector = NULL, *dir = ".";
+	bool ed25519 = false, force = false;
+	unsigned bits = 2048;
+	struct dkim_error error;
+	int opt;
+
+	tool_name = "dkim-genkey";
+	while ((opt = getopt_long(argc, argv, "d:s:t:b:D:fh", long_options,
+				  NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			domain = optarg;
+			break;
+		case 's':
+			selector = optarg;
+			break;
+		case 't':
+			if (strcmp(optarg, "ed25519") == 0)
+				ed25519 = true;
+			else if (strcmp(optarg, "rsa") != 0)
+				tool_usage_error(usage, "-t is rsa or ed25519");
+			break;
+		case 'b':
+			bits = (unsigned)tool_parse_number(usage, "-b", optarg,
+							   1024, 8192);
+			break;
+		case 'D':
+			dir = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'h':
+			printf("usage: %s\n", usage);
+			return EXIT_SUCCESS;
+		default:
+			tool_usage_error(usage, "unknown option");
+		}
+	}
+	if (domain == NULL || selector == NULL || optind != argc)
+		tool_usage_error(usage, "-d and -s are required");
+
+	char *pem = generate_pem(ed25519, bits);
+	dkim_privkey *key = NULL;
+	if (pem == NULL ||
+	    dkim_privkey_parse(pem, strlen(pem), &key, &error) < 0) {
+		tool_error("key generation failed");
+		return EXIT_FAILURE;
+	}
+	char *record = dkim_privkey_public_record(key);
+	char *line = zone_line(domain, selector, record);
+	char *txt = malloc(strlen(line) + 2);
+	sprintf(txt, "%s\n", line);
+
+	char private_path[4096], txt_path[4096];
+	snprintf(private_path, sizeof(private_path), "%s/%s.private", dir,
+		 selector);
+	snprintf(txt_path, sizeof(txt_path), "%s/%s.txt", dir, selector);
+	write_file(private_path, pem, 0600, force);
+	write_file(txt_path, txt, 0644, force);
+
+	printf("Private key: %s (mode 0600; the signing process needs read "
+	       "access)\n\n", private_path);
+	printf("Zone file line (also in %s):\n%s\n\n", txt_path, line);
+	printf("For a DNS web panel, one TXT record:\n"
+	       "  name:  %s._domainkey   (full name %s._domainkey.%s)\n"
+	       "  value: %s\n", selector, selector, domain, record);
+
+	OPENSSL_cleanse(pem, strlen(pem));
+	free(pem);
+	free(txt);
+	free(line);
+	free(record);
+	dkim_privkey_free(&key);
+	return EXIT_SUCCESS;
+}
