@@ -10,6 +10,7 @@ stops without leftovers.
 Run: PYTHONPATH=tests/lib /usr/bin/python3 tests/test-harness.py
 """
 import os
+import re
 import smtplib
 import time
 
@@ -37,6 +38,11 @@ MESSAGE = (b"From: Alice <alice@example.org>\r\n"
            b"\r\n"
            b"Hello.\r\n"
            b".a line starting with a dot\r\n")
+
+
+def read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def check_nsd():
@@ -78,7 +84,7 @@ def check_nsd():
 
 
 def check_oracles():
-    signed = open(os.path.join(RFC, "rfc8463", "A.3-signed.eml"), "rb").read()
+    signed = read(os.path.join(RFC, "rfc8463", "A.3-signed.eml"))
     table = os.path.join(RFC, "dns.txt")
     for oracle in oracles.ALL:
         results = oracle.verify(signed, table)
@@ -89,6 +95,12 @@ def check_oracles():
         else:
             tap.eq(got[1], ("rsa-sha256", "pass"), f"{oracle} verifies RFC 8463 A.3 (rsa)")
             tap.skip(f"{oracle} verifies RFC 8463 A.3 (ed25519)", f"{oracle} has no Ed25519")
+
+    seed = read(os.path.join(RFC, "rfc8463", "A.1-ed25519.private.b64"))
+    converted = oracles.SigningKey.load(oracles.ed25519_seed_to_pem(seed))
+    tap.eq([converted.dns_record()],
+           dnstable.load(table)["brisbane._domainkey.football.example.com"],
+           "RFC 8463 seed -> PKCS#8 PEM -> the published key record")
 
     keys = {"rsa-sha256": oracles.SigningKey.load(os.path.join(KEYS, "rsa2048.pem")),
             "ed25519-sha256": oracles.SigningKey.load(os.path.join(KEYS, "ed25519.seed.b64"))}
@@ -188,12 +200,46 @@ def check_dovecot():
         tap.ok(not os.path.exists(instance.directory), "instance directory removed")
 
 
+def check_dovecot_plugins():
+    """Plugin wiring with stock Dovecot plugins standing in for ours: mail plugins copied into
+    the private module dir and enabled for delivery and submission, a Sieve plugin, and
+    userdb extra fields reaching the plugin settings (also after a reload)."""
+    modules = "/usr/lib/dovecot/modules"
+    mail_log = [f"{modules}/lib15_notify_plugin.so", f"{modules}/lib20_mail_log_plugin.so"]
+    with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
+            relay_port=sink.port, delivery_plugins=mail_log, submission_plugins=mail_log,
+            sieve_plugins=[f"{modules}/sieve/lib90_sieve_extprograms_plugin.so"],
+            plugin_settings="  sieve_extensions = +vnd.dovecot.pipe\n",
+            userdb_fields={"bob": {"mail_log_fields": "uid"}}) as dc:
+        dc.deliver_lmtp("s@example.org", [dc.address("alice"), dc.address("bob")], MESSAGE)
+        log = dc.log_text()
+        tap.ok("lmtp(alice)" in log and "save: box=INBOX, uid=1" in log,
+               "a delivery plugin runs in lmtp with the plugin {} defaults", log)
+        tap.ok(re.search(r"lmtp\(bob\)\S*: Info: save: uid=1$", log, re.M),
+               "a userdb extra field overrides a plugin setting for one user", log)
+        output = dc.sieve_test("alice", 'require "vnd.dovecot.pipe";\npipe "x";\n', MESSAGE)
+        tap.ok("pipe message to external program" in output, "a Sieve plugin is loaded",
+               output)
+        dc.submit("alice", dc.address("alice"), ["x@remote.example"], MESSAGE)
+        sink.wait_for(1)
+        log = dc.log_text()
+        tap.ok(re.search(r"submission\(alice\)\S*: Debug: Module loaded: \S*mail_log", log),
+               "a submission plugin is loaded", log)
+        dc.reload(userdb_fields={})
+        dc.deliver_lmtp("s@example.org", [dc.address("bob")], MESSAGE)
+        tap.ok(re.search(r"lmtp\(bob\)\S*: Info: save: box=INBOX, uid=2", dc.log_text()),
+               "reload applies changed settings", dc.log_text())
+        errors = dc.error_lines()
+        tap.ok(not errors, "no errors with plugins loaded", "\n".join(errors))
+
+
 def main():
     started = time.monotonic()
     check_nsd()
     check_oracles()
     check_sink()
     check_dovecot()
+    check_dovecot_plugins()
     tap.diag(f"harness self-check took {time.monotonic() - started:.1f}s")
 
 

@@ -30,6 +30,7 @@ import re
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import tempfile
 import uuid
@@ -98,6 +99,7 @@ class Dovecot:
         self.directory = None
         self._master = None
         self._process_group = None
+        self._generation = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -139,7 +141,8 @@ class Dovecot:
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 **self._drop_privileges())
         self._process_group = self._master.pid
-        procutil.wait_until(self._listening, self.startup_timeout, "Dovecot to listen")
+        procutil.wait_until(self._serving_current_config, self.startup_timeout,
+                            "Dovecot to listen")
 
     def stop(self):
         """Stops the master and every process of its group (bounded); idempotent."""
@@ -153,15 +156,19 @@ class Dovecot:
 
     def reload(self, **changes):
         """Applies Settings changes: rewrites the files, SIGHUPs the master and waits until
-        it logged the reload. (lmtp runs with service_count = 1, so the next delivery already
-        uses the new config and plugins.)"""
+        new connections get the new config (lmtp runs with service_count = 1, so the next
+        delivery uses the new settings and plugin files).
+
+        The master's log line comes before the switch, and the unix listener briefly
+        disappears during it, so completion is judged by the greeting instead: every config
+        carries its generation number in login_greeting.
+        """
         self.settings = dataclasses.replace(self.settings, **changes)
-        before = self.log_text().count("SIGHUP received")
         self._write_files()
         self._own_tree()
         self._master.send_signal(signal.SIGHUP)
-        procutil.wait_until(lambda: self.log_text().count("SIGHUP received") > before,
-                            self.startup_timeout, "Dovecot to reload")
+        procutil.wait_until(self._serving_current_config, self.startup_timeout,
+                            "Dovecot to reload")
 
     # -- delivery and submission -------------------------------------------------------------
 
@@ -329,27 +336,30 @@ class Dovecot:
                 return
             parent = os.path.dirname(parent)
 
-    def _listening(self):
+    def _serving_current_config(self):
+        """True when every listener greets with the current config generation."""
         if self._master.poll() is not None:
             raise procutil.HarnessError(
                 f"dovecot exited with {self._master.returncode}:\n{self.log_text()}")
-        if not os.path.exists(self.lmtp_socket):
-            return False
-        ports = [self.lmtp_port] + ([self.submission_port] if self._submission else [])
-        return all(_tcp_listening(port) for port in ports)
+        listeners = [self.lmtp_socket, ("127.0.0.1", self.lmtp_port)]
+        if self._submission:
+            listeners.append(("127.0.0.1", self.submission_port))
+        marker = _greeting_marker(self._generation)
+        return all(marker in _greeting(listener) for listener in listeners)
 
     @property
     def _submission(self):
         return self.settings.relay_port is not None
 
     def _write_files(self):
+        self._generation += 1
         self._install_modules()
         homes = []
         lines = []
         for user in self.settings.users:
             home = self.home(user)
             homes.append(home)
-            fields = " ".join(f"userdb_{key}={value}" for key, value in
+            fields = " ".join(_userdb_field(key, value) for key, value in
                               self.settings.userdb_fields.get(user, {}).items())
             lines.append(f"{user}:{{PLAIN}}{self.settings.password}:{self.run_user.pw_uid}:"
                          f"{self.run_group.gr_gid}::{home}::{fields}\n")
@@ -382,8 +392,9 @@ class Dovecot:
         submission = " ".join(module_name(p) for p in s.submission_plugins)
         sieve_plugins = ""
         if s.sieve_plugins:
+            names = " ".join(module_name(p) for p in s.sieve_plugins)
             sieve_plugins = (f"  sieve_plugin_dir = {tmp}/modules/sieve\n"
-                             f"  sieve_plugins = {' '.join(module_name(p) for p in s.sieve_plugins)}\n")
+                             f"  sieve_plugins = {names}\n")
         user, group = self.run_user.pw_name, self.run_group.gr_name
         protocols = "lmtp submission" if self._submission else "lmtp"
         relay = ""
@@ -413,6 +424,7 @@ debug_log_path = {tmp}/log/dovecot.log
 protocols = {protocols}
 listen = 127.0.0.1
 hostname = {s.hostname}
+login_greeting = {_greeting_marker(self._generation)}
 postmaster_address = postmaster@{s.domain}
 mail_debug = yes
 mail_location = maildir:~/Maildir
@@ -465,13 +477,31 @@ protocol lda {{
 """
 
 
-def _tcp_listening(port):
-    """True if something accepts TCP connections on 127.0.0.1:`port` (checked without
-    connecting, so no Dovecot service process is spawned just for the probe)."""
-    with open("/proc/net/tcp", encoding="ascii") as handle:
-        table = handle.read()
-    # local_address 0100007F:PORT, state 0A = LISTEN
-    return re.search(rf"^\s*\d+: 0100007F:{port:04X} 00000000:0000 0A ", table, re.M) is not None
+def _userdb_field(key, value):
+    """One passwd-file extra field. The column is split on spaces, so a value with a space
+    would silently become two fields (the second one ignored): refuse it instead."""
+    text = f"userdb_{key}={value}"
+    if any(ch.isspace() for ch in text) or ":" in key:
+        raise ValueError(f"userdb field {text!r}: passwd-file cannot hold spaces here")
+    return text
+
+
+def _greeting_marker(generation):
+    return f"Dovecot test instance, config {generation}."
+
+
+def _greeting(address):
+    """The first line a listener sends (unix socket path or (host, port)); "" if none."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(address)
+            banner = sock.makefile("rb").readline()
+            sock.sendall(b"QUIT\r\n")
+            return banner.decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _maildir_order(path):
