@@ -277,8 +277,8 @@ class DkimPy(Oracle):
             return dnstable.txt_text(values[0]).encode("utf-8")
 
         errors = _ErrorLog()
-        logger = logging.getLogger(f"oracles.dkimpy.{id(errors)}")
-        logger.propagate = False
+        logger = logging.getLogger("oracles.dkimpy")
+        logger.propagate = False       # dkimpy's errors are results here, not log noise
         logger.addHandler(errors)
         verifier = dkim.DKIM(message, logger=logger, minkey=self.minkey)
         try:
