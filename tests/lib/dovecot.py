@@ -129,10 +129,6 @@ class Dovecot:
     def lmtp_socket(self):
         return self._path("run", "lmtp")
 
-    @property
-    def log_file(self):
-        return self._path("log", "dovecot.log")
-
     def start(self):
         """Starts the master in the foreground and waits until its listeners are up."""
         with open(self._path("log", "master.out"), "ab") as out:
