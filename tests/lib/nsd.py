@@ -302,8 +302,8 @@ class NsdServer:
         os.replace(unsigned + ".signed", unsigned)
 
     def _write_config(self):
-        zones = "".join(f'zone:\n    name: "{apex or "."}"\n    zonefile: "{self._zone_file(apex)}"\n'
-                        for apex in _ZONE_SIGNING)
+        zones = "".join(f'zone:\n    name: "{apex or "."}"\n'
+                        f'    zonefile: "{self._zone_file(apex)}"\n' for apex in _ZONE_SIGNING)
         with open(self._path("nsd.conf"), "w", encoding="utf-8") as handle:
             handle.write(f"""server:
     ip-address: {ADDRESS}
