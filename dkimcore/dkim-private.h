@@ -176,7 +176,7 @@ struct dkim_header_name {
 };
 
 struct dkim_signature {
-	char *field;		/* copy of the whole field, CRLF endings */
+	char *field;		/* NUL-terminated copy of the whole field */
 	size_t field_len;
 	/* Set when the field cannot be used; the rest may be partial. */
 	enum dkim_reason error;

@@ -323,11 +323,12 @@ check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
 
 	tag = dkim_taglist_find(tags, "c");
 	if (tag != NULL && !parse_canon(tag->value, tag->value_len,
-					&sig->header_canon, &sig->body_canon))
+					&sig->header_canon, &sig->body_canon)) {
+		char *shown = shown_value(tag);
 		dkim_signature_fail(sig, DKIM_REASON_CANON_UNKNOWN,
-				    "unknown canonicalization c=%.*s",
-				    (int)(tag->value_len > 40 ? 40 :
-					  tag->value_len), tag->value);
+				    "unknown canonicalization c=%s", shown);
+		free(shown);
+	}
 
 	if ((tag = dkim_taglist_find(tags, "q")) != NULL)
 		parse_query_methods(sig, tag);
@@ -370,7 +371,7 @@ dkim_signature_parse(struct dkim_signature *sig, const char *field,
 	struct dkim_error error;
 
 	memset(sig, 0, sizeof(*sig));
-	sig->field = dkim_memdup(field, len);
+	sig->field = dkim_strndup(field, len);
 	sig->field_len = len;
 	sig->header_canon = DKIM_CANON_SIMPLE;
 	sig->body_canon = DKIM_CANON_SIMPLE;

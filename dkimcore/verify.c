@@ -93,7 +93,10 @@ judge(struct verify_sig *vs, enum dkim_reason reason, const char *fmt, ...)
 	vs->result.result = dkim_reason_result(reason);
 	vs->result.reason = reason;
 	free(vs->explanation);
-	vs->explanation = dkim_strdup(text);
+	/* Every message-derived part is sanitized where it is taken; this
+	 * is the backstop that keeps the dkim.h promise whatever a future
+	 * message text quotes. */
+	vs->explanation = dkim_sanitize(text, strlen(text));
 	vs->result.explanation = vs->explanation;
 }
 

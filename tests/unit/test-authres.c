@@ -93,6 +93,16 @@ test_values(void)
 	tap_ok(is_safe_field_value(value), "no control characters");
 	free(value);
 
+	/* A bare CR, 8-bit and a folded line inside an unknown c= value
+	 * must not reach the reason text raw. */
+	value = authres_for("DKIM-Signature: v=1; a=rsa-sha256; "
+			    "c=foo\rX-Injected: yes\xff\r\n\tbar; "
+			    "d=example.com; s=s; " SIG_TAIL " b=AAAA\r\n"
+			    "From: a@example.com\r\n\r\nbody\r\n", "mx", 0);
+	tap_ok(is_safe_field_value(value) && strstr(value, "X-Injected") != NULL,
+	       "injected CR in c= neutralized: %s", value);
+	free(value);
+
 	value = authres_for("From: a@example.com\r\n\r\n", "my host\r\nX: y", 0);
 	tap_is_str(value, "\"my host??X: y\"; dkim=none",
 		   "authserv-id sanitized and quoted");
