@@ -1,0 +1,664 @@
+/* OpenDKIM KeyTable and SigningTable files: see dkim-keytable.h. */
+#include "dkim-keytable.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct dkim_keytable {
+	char *text;		/* the file, cut into the entries' strings */
+	struct dkim_keytable_entry *entries;
+	size_t count;
+};
+
+struct dkim_signingtable {
+	enum dkim_table_kind kind;
+	char *text;
+	struct dkim_signingtable_entry *entries;
+	size_t count;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+set_error(struct dkim_error *error, const char *fmt, ...)
+{
+	va_list args;
+
+	if (error == NULL)
+		return;
+	va_start(args, fmt);
+	vsnprintf(error->text, sizeof(error->text), fmt, args);
+	va_end(args);
+}
+
+/* Tables are configuration, read once per change: running out of memory
+ * here leaves nothing sensible to do. */
+static void *
+xrealloc(void *ptr, size_t size)
+{
+	void *ret = realloc(ptr, size);
+
+	if (ret == NULL)
+		abort();
+	return ret;
+}
+
+static char *
+xstrdup(const char *str)
+{
+	size_t len = strlen(str) + 1;
+
+	return memcpy(xrealloc(NULL, len), str, len);
+}
+
+int
+dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
+		      const char **path_r, struct dkim_error *error)
+{
+	const char *colon = strchr(spec, ':');
+
+	*kind_r = DKIM_TABLE_FILE;
+	*path_r = spec;
+	if (colon == NULL || spec[0] == '/')
+		return 0;
+	if (strncmp(spec, "file:", 5) == 0) {
+		*path_r = spec + 5;
+	} else if (strncmp(spec, "refile:", 7) == 0) {
+		*kind_r = DKIM_TABLE_REFILE;
+		*path_r = spec + 7;
+	} else {
+		set_error(error, "unsupported data set '%.*s': only file: and "
+			  "refile: tables can be used (convert the others to "
+			  "a file)", (int)(colon - spec + 1), spec);
+		return -1;
+	}
+	if (**path_r == '\0') {
+		set_error(error, "data set '%s' has no file name", spec);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+read_file(const char *path, char **text_r, size_t *size_r,
+	  struct dkim_error *error)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t size = 0;
+	ssize_t ret;
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		set_error(error, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		set_error(error, "cannot stat %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_error(error, "%s is not a regular file", path);
+		goto fail;
+	}
+	if (st.st_size > DKIM_TABLE_MAX_FILE_SIZE) {
+		set_error(error, "%s is too large (over %d bytes)", path,
+			  DKIM_TABLE_MAX_FILE_SIZE);
+		goto fail;
+	}
+	/* The size may change while reading; read to EOF within the cap. */
+	size_t capacity = (size_t)st.st_size + 1;
+	text = xrealloc(NULL, capacity);
+	for (;;) {
+		if (size + 1 >= capacity) {
+			if (capacity > DKIM_TABLE_MAX_FILE_SIZE) {
+				set_error(error, "%s is too large", path);
+				goto fail;
+			}
+			capacity *= 2;
+			text = xrealloc(text, capacity);
+		}
+		ret = read(fd, text + size, capacity - size - 1);
+		if (ret == 0)
+			break;
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			set_error(error, "cannot read %s: %s", path,
+				  strerror(errno));
+			goto fail;
+		}
+		size += (size_t)ret;
+	}
+	close(fd);
+	*text_r = text;
+	*size_r = size;
+	return 0;
+fail:
+	free(text);
+	close(fd);
+	return -1;
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static char *
+trim(char *start, char *end)
+{
+	while (start < end && is_blank(*start))
+		start++;
+	while (end > start && (is_blank(end[-1]) || end[-1] == '\r'))
+		end--;
+	*end = '\0';
+	return start;
+}
+
+/* A table line cut into its key and its value. */
+struct table_line {
+	unsigned number;
+	char *key;
+	char *value;		/* "" when missing */
+};
+
+/* Cuts `text` (NUL-terminated, modified in place) into lines, calling
+ * `handle` for each non-empty one; stops at the first failure. */
+static int
+for_each_line(char *text, const char *source,
+	      int (*handle)(void *context, const struct table_line *line,
+			    const char *source, struct dkim_error *error),
+	      void *context, struct dkim_error *error)
+{
+	struct table_line line = { 0 };
+	char *next;
+
+	for (char *start = text; start != NULL; start = next) {
+		char *end = strchr(start, '\n');
+
+		line.number++;
+		next = end != NULL ? end + 1 : NULL;
+		if (end == NULL)
+			end = start + strlen(start);
+		char *comment = memchr(start, '#', (size_t)(end - start));
+		if (comment != NULL)
+			end = comment;
+		char *content = trim(start, end);
+		if (*content == '\0')
+			continue;
+
+		char *key_end = content;
+		while (*key_end != '\0' && !is_blank(*key_end))
+			key_end++;
+		line.key = content;
+		line.value = trim(key_end, key_end + strlen(key_end));
+		*key_end = '\0';
+		if (*line.value == '\0') {
+			set_error(error, "%s line %u: '%s' has no value",
+				  source, line.number, line.key);
+			return -1;
+		}
+		if (handle(context, &line, source, error) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+keytable_add_line(void *context, const struct table_line *line,
+		  const char *source, struct dkim_error *error)
+{
+	struct dkim_keytable *table = context;
+	char *domain = line->value;
+	char *selector = strchr(domain, ':');
+	char *key = selector == NULL ? NULL : strchr(selector + 1, ':');
+
+	if (key == NULL) {
+		set_error(error, "%s line %u: the value for '%s' must be "
+			  "DOMAIN:SELECTOR:KEYFILE", source, line->number,
+			  line->key);
+		return -1;
+	}
+	*selector++ = '\0';
+	*key++ = '\0';
+	domain = trim(domain, domain + strlen(domain));
+	selector = trim(selector, selector + strlen(selector));
+	key = trim(key, key + strlen(key));
+	if (*domain == '\0' || *selector == '\0' || *key == '\0') {
+		set_error(error, "%s line %u: '%s' has an empty domain, "
+			  "selector or key", source, line->number, line->key);
+		return -1;
+	}
+	table->entries = xrealloc(table->entries,
+				  (table->count + 1) * sizeof(*table->entries));
+	table->entries[table->count++] = (struct dkim_keytable_entry){
+		.name = line->key, .domain = domain, .selector = selector,
+		.key = key, .line = line->number,
+	};
+	return 0;
+}
+
+int
+dkim_keytable_parse(const char *text, size_t size, const char *source,
+		    struct dkim_keytable **table_r, struct dkim_error *error)
+{
+	struct dkim_keytable *table = xrealloc(NULL, sizeof(*table));
+
+	*table = (struct dkim_keytable){ .text = xrealloc(NULL, size + 1) };
+	memcpy(table->text, text, size);
+	table->text[size] = '\0';
+	if (memchr(text, '\0', size) != NULL) {
+		set_error(error, "%s contains a NUL byte: not a KeyTable",
+			  source);
+		dkim_keytable_free(&table);
+		return -1;
+	}
+	if (for_each_line(table->text, source, keytable_add_line, table,
+			  error) < 0) {
+		dkim_keytable_free(&table);
+		return -1;
+	}
+	*table_r = table;
+	return 0;
+}
+
+int
+dkim_keytable_load(const char *path, struct dkim_keytable **table_r,
+		   struct dkim_error *error)
+{
+	char *text;
+	size_t size;
+
+	if (read_file(path, &text, &size, error) < 0)
+		return -1;
+	int ret = dkim_keytable_parse(text, size, path, table_r, error);
+	free(text);
+	return ret;
+}
+
+const struct dkim_keytable_entry *
+dkim_keytable_lookup(const struct dkim_keytable *table, const char *name)
+{
+	for (size_t i = 0; i < table->count; i++) {
+		if (strcasecmp(table->entries[i].name, name) == 0)
+			return &table->entries[i];
+	}
+	return NULL;
+}
+
+void
+dkim_keytable_free(struct dkim_keytable **_table)
+{
+	struct dkim_keytable *table = *_table;
+
+	if (table == NULL)
+		return;
+	*_table = NULL;
+	free(table->entries);
+	free(table->text);
+	free(table);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+signingtable_add_line(void *context, const struct table_line *line,
+		      const char *source __attribute__((unused)),
+		      struct dkim_error *error __attribute__((unused)))
+{
+	struct dkim_signingtable *table = context;
+	char *keyname = line->value;
+	char *end = keyname;
+
+	while (*end != '\0' && !is_blank(*end) && *end != ':')
+		end++;
+	char *signer = end;
+	while (*signer != '\0' && (is_blank(*signer) || *signer == ':'))
+		signer++;
+	*end = '\0';
+
+	table->entries = xrealloc(table->entries,
+				  (table->count + 1) * sizeof(*table->entries));
+	table->entries[table->count++] = (struct dkim_signingtable_entry){
+		.pattern = line->key, .keyname = keyname,
+		.signer = *signer == '\0' ? NULL : signer,
+		.line = line->number,
+	};
+	return 0;
+}
+
+int
+dkim_signingtable_parse(const char *text, size_t size,
+			enum dkim_table_kind kind, const char *source,
+			struct dkim_signingtable **table_r,
+			struct dkim_error *error)
+{
+	struct dkim_signingtable *table = xrealloc(NULL, sizeof(*table));
+
+	*table = (struct dkim_signingtable){
+		.kind = kind, .text = xrealloc(NULL, size + 1),
+	};
+	memcpy(table->text, text, size);
+	table->text[size] = '\0';
+	if (memchr(text, '\0', size) != NULL) {
+		set_error(error, "%s contains a NUL byte: not a SigningTable",
+			  source);
+		dkim_signingtable_free(&table);
+		return -1;
+	}
+	if (for_each_line(table->text, source, signingtable_add_line, table,
+			  error) < 0) {
+		dkim_signingtable_free(&table);
+		return -1;
+	}
+	*table_r = table;
+	return 0;
+}
+
+int
+dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
+		       struct dkim_signingtable **table_r,
+		       struct dkim_error *error)
+{
+	char *text;
+	size_t size;
+
+	if (read_file(path, &text, &size, error) < 0)
+		return -1;
+	int ret = dkim_signingtable_parse(text, size, kind, path, table_r,
+					  error);
+	free(text);
+	return ret;
+}
+
+void
+dkim_signingtable_free(struct dkim_signingtable **_table)
+{
+	struct dkim_signingtable *table = *_table;
+
+	if (table == NULL)
+		return;
+	*_table = NULL;
+	free(table->entries);
+	free(table->text);
+	free(table);
+}
+
+bool
+dkim_wildcard_match(const char *pattern, const char *text)
+{
+	/* Iterative matching with backtracking to the last '*': linear in
+	 * practice, and never recursive on hostile input. */
+	const char *star = NULL, *star_text = NULL;
+
+	while (*text != '\0') {
+		if (*pattern == '*') {
+			star = pattern++;
+			star_text = text;
+		} else if (*pattern != '\0' &&
+			   tolower((unsigned char)*pattern) ==
+			   tolower((unsigned char)*text)) {
+			pattern++;
+			text++;
+		} else if (star != NULL) {
+			pattern = star + 1;
+			text = ++star_text;
+		} else {
+			return false;
+		}
+	}
+	while (*pattern == '*')
+		pattern++;
+	return *pattern == '\0';
+}
+
+struct match_state {
+	const struct dkim_signingtable_entry **matches;
+	size_t max_matches;
+	size_t count;
+};
+
+static void
+match_add(struct match_state *state,
+	  const struct dkim_signingtable_entry *entry)
+{
+	if (state->count < state->max_matches)
+		state->matches[state->count] = entry;
+	state->count++;
+}
+
+/* Adds the entries whose pattern equals `key`; returns true if any. */
+static bool
+match_exact(const struct dkim_signingtable *table, const char *key,
+	    struct match_state *state)
+{
+	bool found = false;
+
+	for (size_t i = 0; i < table->count; i++) {
+		if (strcasecmp(table->entries[i].pattern, key) == 0) {
+			match_add(state, &table->entries[i]);
+			found = true;
+		}
+	}
+	return found;
+}
+
+static void
+match_refile(const struct dkim_signingtable *table, const char *address,
+	     bool all_matches, struct match_state *state)
+{
+	const char *winner = NULL;
+
+	for (size_t i = 0; i < table->count; i++) {
+		const struct dkim_signingtable_entry *entry =
+			&table->entries[i];
+
+		if (winner != NULL && !all_matches) {
+			/* the winning pattern's other lines only */
+			if (strcasecmp(entry->pattern, winner) == 0)
+				match_add(state, entry);
+		} else if (dkim_wildcard_match(entry->pattern, address)) {
+			match_add(state, entry);
+			winner = entry->pattern;
+		}
+	}
+}
+
+/* OpenDKIM's lookup order for plain tables (opendkim.conf(5),
+ * SigningTable). */
+static void
+match_file(const struct dkim_signingtable *table, const char *address,
+	   bool all_matches, struct match_state *state)
+{
+	const char *at = strrchr(address, '@');
+	size_t local_len = at == NULL ? 0 : (size_t)(at - address);
+	const char *domain = at == NULL ? address : at + 1;
+	size_t key_size = strlen(address) + 3;
+	char *key = xrealloc(NULL, key_size);
+
+#define TRY(...) do { \
+	snprintf(key, key_size, __VA_ARGS__); \
+	if (match_exact(table, key, state) && !all_matches) \
+		goto done; \
+	} while (0)
+
+	TRY("%s", address);
+	TRY("%s", domain);
+	for (const char *dot = strchr(domain, '.'); dot != NULL;
+	     dot = strchr(dot + 1, '.'))
+		TRY("%.*s@%s", (int)local_len, address, dot);
+	for (const char *dot = strchr(domain, '.'); dot != NULL;
+	     dot = strchr(dot + 1, '.'))
+		TRY("%s", dot);
+	TRY("%.*s@*", (int)local_len, address);
+	TRY("*");
+#undef TRY
+done:
+	free(key);
+}
+
+size_t
+dkim_signingtable_match(const struct dkim_signingtable *table,
+			const char *address, bool all_matches,
+			const struct dkim_signingtable_entry **matches,
+			size_t max_matches)
+{
+	struct match_state state = {
+		.matches = matches, .max_matches = max_matches,
+	};
+
+	if (table->kind == DKIM_TABLE_REFILE)
+		match_refile(table, address, all_matches, &state);
+	else
+		match_file(table, address, all_matches, &state);
+	return state.count;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* `template` with every '%' replaced by `domain`. */
+static char *
+expand_domain(const char *template, const char *domain)
+{
+	size_t domain_len = strlen(domain), len = 0;
+
+	for (const char *p = template; *p != '\0'; p++)
+		len += *p == '%' ? domain_len : 1;
+	char *ret = xrealloc(NULL, len + 1), *out = ret;
+	for (const char *p = template; *p != '\0'; p++) {
+		if (*p == '%') {
+			memcpy(out, domain, domain_len);
+			out += domain_len;
+		} else {
+			*out++ = *p;
+		}
+	}
+	*out = '\0';
+	return ret;
+}
+
+/* RFC 6376 §3.5 i=: the identity's domain is d= or a subdomain of it. */
+static bool
+identity_within(const char *identity, const char *domain)
+{
+	const char *at = strrchr(identity, '@');
+
+	if (at == NULL)
+		return false;
+	const char *id_domain = at + 1;
+	size_t id_len = strlen(id_domain), len = strlen(domain);
+	if (id_len == len)
+		return strcasecmp(id_domain, domain) == 0;
+	return id_len > len && id_domain[id_len - len - 1] == '.' &&
+		strcasecmp(id_domain + id_len - len, domain) == 0;
+}
+
+static bool
+key_is_file(const char *key)
+{
+	return key[0] == '/' || strncmp(key, "./", 2) == 0 ||
+		strncmp(key, "../", 3) == 0;
+}
+
+void
+dkim_key_choices_free(struct dkim_key_choice **_choices, size_t count)
+{
+	struct dkim_key_choice *choices = *_choices;
+
+	if (choices == NULL)
+		return;
+	*_choices = NULL;
+	for (size_t i = 0; i < count; i++) {
+		free(choices[i].keyname);
+		free(choices[i].domain);
+		free(choices[i].selector);
+		free(choices[i].key);
+		free(choices[i].identity);
+	}
+	free(choices);
+}
+
+int
+dkim_keytable_select(const struct dkim_signingtable *signingtable,
+		     const struct dkim_keytable *keytable,
+		     const char *address, bool all_matches,
+		     struct dkim_key_choice **choices_r, size_t *count_r,
+		     struct dkim_error *error)
+{
+	const char *at = strrchr(address, '@');
+	char *domain = xstrdup(at == NULL ? address : at + 1);
+	struct dkim_key_choice *choices = NULL;
+	size_t count = 0;
+	int ret = 0;
+
+	for (char *p = domain; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+
+	size_t match_count = dkim_signingtable_match(signingtable, address,
+						     all_matches, NULL, 0);
+	const struct dkim_signingtable_entry **matches =
+		xrealloc(NULL, (match_count + 1) * sizeof(*matches));
+	dkim_signingtable_match(signingtable, address, all_matches,
+				matches, match_count);
+
+	for (size_t i = 0; i < match_count; i++) {
+		char *keyname = strcmp(matches[i]->keyname, "%") == 0 ?
+			xstrdup(domain) : xstrdup(matches[i]->keyname);
+		const struct dkim_keytable_entry *key =
+			dkim_keytable_lookup(keytable, keyname);
+		bool duplicate = false;
+
+		for (size_t j = 0; j < count && !duplicate; j++)
+			duplicate = strcasecmp(choices[j].keyname,
+					       keyname) == 0;
+		if (duplicate) {
+			free(keyname);
+			continue;
+		}
+		if (key == NULL) {
+			set_error(error, "SigningTable line %u (%s) names key "
+				  "'%s', which is not in the KeyTable",
+				  matches[i]->line, matches[i]->pattern,
+				  keyname);
+			free(keyname);
+			ret = -1;
+			break;
+		}
+		choices = xrealloc(choices, (count + 1) * sizeof(*choices));
+		struct dkim_key_choice *choice = &choices[count++];
+		choice->keyname = keyname;
+		choice->domain = strcmp(key->domain, "%") == 0 ?
+			xstrdup(domain) : xstrdup(key->domain);
+		choice->selector = xstrdup(key->selector);
+		choice->key = expand_domain(key->key, domain);
+		choice->key_is_file = key_is_file(key->key);
+		choice->identity = NULL;
+		if (matches[i]->signer != NULL) {
+			char *identity = expand_domain(matches[i]->signer,
+						       domain);
+			/* OpenDKIM leaves out an i= that conflicts with d=
+			 * rather than making a signature that fails. */
+			if (identity_within(identity, choice->domain))
+				choice->identity = identity;
+			else
+				free(identity);
+		}
+	}
+	free(matches);
+	free(domain);
+	if (ret < 0) {
+		dkim_key_choices_free(&choices, count);
+		count = 0;
+	}
+	*choices_r = choices;
+	*count_r = count;
+	return ret;
+}

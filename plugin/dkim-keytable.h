@@ -1,0 +1,136 @@
+/*
+ * OpenDKIM's KeyTable and SigningTable, read from the same files an
+ * OpenDKIM installation uses, with OpenDKIM's semantics (opendkim.conf(5)).
+ *
+ * Plain C without Dovecot dependencies, so it is unit-tested on its own
+ * (tests/unit/test-keytable.c).  Errors are reported in a struct
+ * dkim_error (dkim.h), naming the file and line.
+ *
+ * KeyTable: one entry per line, "KEYNAME DOMAIN:SELECTOR:KEY".  DOMAIN "%"
+ * stands for the sender's domain.  KEY is a file when it starts with "/",
+ * "./" or "../" (a "%" in it is replaced by the sender's domain), otherwise
+ * the private key itself (base64, one line).
+ *
+ * SigningTable: one entry per line, "PATTERN KEYNAME [SIGNER]" (KEYNAME and
+ * SIGNER may also be separated by ':').  KEYNAME "%" stands for the sender's
+ * domain; every "%" in SIGNER (the i= value) is replaced by it.  With
+ * "refile:" the PATTERN is a wildcard ('*' matches any run of characters)
+ * matched against the From address, in file order.  A plain "file:" table
+ * is looked up as OpenDKIM does: "user@host", "host", "user@.parent" for
+ * each parent domain, ".parent" for each parent domain, "user@*", "*".
+ *
+ * Comments start with '#' and run to the end of the line.  Names, patterns
+ * and addresses are compared case-insensitively.
+ */
+#ifndef DKIM_KEYTABLE_H
+#define DKIM_KEYTABLE_H
+
+#include "dkim.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum dkim_table_kind {
+	DKIM_TABLE_FILE = 0,	/* "file:PATH" or a bare path */
+	DKIM_TABLE_REFILE,	/* "refile:PATH": wildcard patterns */
+};
+
+/* Splits an OpenDKIM data set name "[file:|refile:]PATH".  Other data set
+ * types (db:, dsn:, ldap:, csl: ...) are refused with an explanation.
+ * *path_r points into spec. */
+int dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
+			  const char **path_r, struct dkim_error *error);
+
+/* Largest table file read, to bound memory on a mistaken path. */
+#define DKIM_TABLE_MAX_FILE_SIZE (64 * 1024 * 1024)
+
+/* ------------------------------------------------------------------ */
+
+struct dkim_keytable;
+
+struct dkim_keytable_entry {
+	const char *name;
+	const char *domain;	/* "%" = the sender's domain */
+	const char *selector;
+	const char *key;	/* file name or inline key */
+	unsigned line;
+};
+
+/* `source` names the text in error messages (normally the file name). */
+int dkim_keytable_parse(const char *text, size_t size, const char *source,
+			struct dkim_keytable **table_r,
+			struct dkim_error *error);
+int dkim_keytable_load(const char *path, struct dkim_keytable **table_r,
+		       struct dkim_error *error);
+/* The first entry with this name, or NULL. */
+const struct dkim_keytable_entry *
+dkim_keytable_lookup(const struct dkim_keytable *table, const char *name);
+void dkim_keytable_free(struct dkim_keytable **table);
+
+/* ------------------------------------------------------------------ */
+
+struct dkim_signingtable;
+
+struct dkim_signingtable_entry {
+	const char *pattern;
+	const char *keyname;	/* "%" = the sender's domain */
+	const char *signer;	/* i= template, or NULL */
+	unsigned line;
+};
+
+int dkim_signingtable_parse(const char *text, size_t size,
+			    enum dkim_table_kind kind, const char *source,
+			    struct dkim_signingtable **table_r,
+			    struct dkim_error *error);
+int dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
+			   struct dkim_signingtable **table_r,
+			   struct dkim_error *error);
+
+/* Which entries apply to a From address (local@domain):
+ *
+ *   all_matches = false: the first matching pattern (in file order for
+ *     refile:, in lookup order for file:) wins, with every line that has
+ *     that same pattern; so two lines "*@example.com rsa-key" and
+ *     "*@example.com ed25519-key" give two signatures, and a later
+ *     catch-all "*" does not add a third.
+ *   all_matches = true: every matching line (OpenDKIM's
+ *     "MultipleSignatures yes").
+ *
+ * Stores up to `max_matches` entries in `matches` and returns how many
+ * matched in total. */
+size_t dkim_signingtable_match(const struct dkim_signingtable *table,
+			       const char *address, bool all_matches,
+			       const struct dkim_signingtable_entry **matches,
+			       size_t max_matches);
+void dkim_signingtable_free(struct dkim_signingtable **table);
+
+/* True if `text` matches the wildcard `pattern` as a whole ('*' matches
+ * any run of characters, everything else itself, case-insensitively).
+ * Also used for the dkim_sign_from address patterns. */
+bool dkim_wildcard_match(const char *pattern, const char *text);
+
+/* ------------------------------------------------------------------ */
+
+/* One signature to make, with every '%' already replaced. */
+struct dkim_key_choice {
+	char *keyname;
+	char *domain;		/* d= */
+	char *selector;		/* s= */
+	char *key;		/* file name, or the key itself */
+	bool key_is_file;
+	char *identity;		/* i=, or NULL (dropped if not within d=) */
+};
+
+/* The signatures the tables ask for on a message from `address`
+ * (local@domain), in table order, without duplicate key names.  A
+ * SigningTable entry naming a key that the KeyTable lacks is an error:
+ * it is a configuration mistake that must not silently leave mail
+ * unsigned.  *count_r may be 0 (no entry matches). */
+int dkim_keytable_select(const struct dkim_signingtable *signingtable,
+			 const struct dkim_keytable *keytable,
+			 const char *address, bool all_matches,
+			 struct dkim_key_choice **choices_r, size_t *count_r,
+			 struct dkim_error *error);
+void dkim_key_choices_free(struct dkim_key_choice **choices, size_t count);
+
+#endif
