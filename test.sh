@@ -1,0 +1,73 @@
+#!/bin/sh
+# All the tests, on a fresh Debian 12 machine: installs what is missing,
+# builds, runs `make check` (unit, corpus, interop, DNS, Dovecot), runs the
+# unit and tool tests again under AddressSanitizer + UBSan, and runs each
+# fuzzer for FUZZ_SECONDS (default 60).  Ends with "N passed, N failed".
+set -u
+
+top=$(cd "$(dirname "$0")" && pwd)
+passed=0
+failed=0
+
+# Adds the counts of an automake test-suite.log to the totals.
+count_suite() {
+	log=$1
+	if [ ! -f "$log" ]; then
+		echo "test.sh: $log missing: counting the stage as failed" >&2
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -n 's/^# PASS: *//p' "$log" | head -n 1)
+	s=$(sed -n 's/^# SKIP: *//p' "$log" | head -n 1)
+	f=$(sed -n 's/^# FAIL: *//p' "$log" | head -n 1)
+	x=$(sed -n 's/^# XPASS: *//p' "$log" | head -n 1)
+	e=$(sed -n 's/^# ERROR: *//p' "$log" | head -n 1)
+	passed=$((passed + ${p:-0} + ${s:-0}))
+	failed=$((failed + ${f:-0} + ${x:-0} + ${e:-0}))
+}
+
+stage() {
+	echo
+	echo "=== $*"
+}
+
+"$top/scripts/install-deps.sh" || exit 1
+
+stage "build"
+"$top/scripts/build.sh" || exit 1
+
+stage "make check"
+make -C "$top/_build" check VERBOSE=1 >"$top/_build/check.out" 2>&1
+tail -n 20 "$top/_build/check.out"
+count_suite "$top/_build/test-suite.log"
+
+stage "AddressSanitizer + UndefinedBehaviorSanitizer"
+if BUILD_DIR="$top/_build-asan" "$top/scripts/build.sh" CC=clang \
+	--enable-sanitizers --without-dovecot-plugins >/dev/null; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -C "$top/_build-asan" check VERBOSE=1 \
+		>"$top/_build-asan/check.out" 2>&1
+	tail -n 20 "$top/_build-asan/check.out"
+	count_suite "$top/_build-asan/test-suite.log"
+else
+	echo "sanitizer build failed"
+	failed=$((failed + 1))
+fi
+
+stage "fuzzing (${FUZZ_SECONDS:-60} s per target)"
+if BUILD_DIR="$top/_build-fuzz" "$top/scripts/build.sh" CC=clang \
+	--enable-fuzzers --without-dovecot-plugins >/dev/null; then
+	if "$top/tests/fuzz/run-fuzzers.sh" "${FUZZ_SECONDS:-60}"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+else
+	echo "fuzzer build failed"
+	failed=$((failed + 1))
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
