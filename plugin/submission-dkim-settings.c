@@ -98,39 +98,36 @@ read_tables(struct settings_reader *reader,
 	set->multiple_signatures =
 		get_bool(reader, "dkim_multiple_signatures", FALSE);
 
-	bool simple = set->domain != NULL || set->selector != NULL ||
-		set->key_path != NULL;
-	if (keytable != NULL || signingtable != NULL) {
-		if (simple) {
-			reader_error(reader, "dkim_keytable/dkim_signingtable "
-				     "and dkim_sign_domain/_selector/_key "
-				     "exclude each other: use one way");
-		} else if (keytable == NULL || signingtable == NULL) {
-			reader_error(reader, "dkim_keytable and "
-				     "dkim_signingtable must be set together");
-		} else if (dkim_table_spec_parse(keytable, &keytable_kind,
-						 &set->keytable_path,
-						 &error) < 0) {
-			reader_error(reader, "dkim_keytable: %s", error.text);
-		} else if (dkim_table_spec_parse(signingtable,
-						 &set->signingtable_kind,
-						 &set->signingtable_path,
-						 &error) < 0) {
-			reader_error(reader, "dkim_signingtable: %s",
-				     error.text);
+	/* The one-domain settings win over the tables, so that a userdb can
+	   give one user their own key while plugin {} sets the tables for
+	   everyone (a userdb field cannot unset a plugin setting). */
+	if (set->domain != NULL || set->selector != NULL ||
+	    set->key_path != NULL) {
+		if (set->domain == NULL || set->selector == NULL ||
+		    set->key_path == NULL) {
+			reader_error(reader, "dkim_sign_domain, "
+				     "dkim_sign_selector and dkim_sign_key "
+				     "must be set together");
+		} else if (set->key_path[0] != '/') {
+			reader_error(reader, "dkim_sign_key: '%s' is not an "
+				     "absolute path", set->key_path);
 		}
-	} else if (!simple) {
+	} else if (keytable == NULL && signingtable == NULL) {
 		reader_error(reader, "no key configured: set dkim_keytable "
 			     "and dkim_signingtable, or dkim_sign_domain, "
 			     "dkim_sign_selector and dkim_sign_key (or "
 			     "dkim_sign = no for this user)");
-	} else if (set->domain == NULL || set->selector == NULL ||
-		   set->key_path == NULL) {
-		reader_error(reader, "dkim_sign_domain, dkim_sign_selector "
-			     "and dkim_sign_key must be set together");
-	} else if (set->key_path[0] != '/') {
-		reader_error(reader, "dkim_sign_key: '%s' is not an absolute "
-			     "path", set->key_path);
+	} else if (keytable == NULL || signingtable == NULL) {
+		reader_error(reader, "dkim_keytable and dkim_signingtable "
+			     "must be set together");
+	} else if (dkim_table_spec_parse(keytable, &keytable_kind,
+					 &set->keytable_path, &error) < 0) {
+		reader_error(reader, "dkim_keytable: %s", error.text);
+	} else if (dkim_table_spec_parse(signingtable,
+					 &set->signingtable_kind,
+					 &set->signingtable_path,
+					 &error) < 0) {
+		reader_error(reader, "dkim_signingtable: %s", error.text);
 	}
 }
 

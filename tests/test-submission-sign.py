@@ -1,0 +1,216 @@
+"""Submission signing end to end: a private Dovecot (submission, passwd-file users, non-root)
+signs what authenticated users submit and relays it to a sink; NSD serves the keys.
+
+Covers: RSA, Ed25519 and dual signatures verified by dkim-verify (through NSD), dkimpy and
+OpenDKIM; an OpenDKIM KeyTable/SigningTable pair in the guides' format (refile: wildcards,
+several domains, '%'); the simple one-domain settings; who may sign what (own domain,
+dkim_sign_from, foreign From unsigned or rejected, no/several From); DATA and BDAT; a 20 MB
+message; the relayed bytes (signature fields + the original, exact size); the per-message log
+line and its stats event; no errors or panics in Dovecot's log.
+"""
+import os
+import re
+import smtplib
+import subprocess
+
+import dovecot
+import nsd
+import smtpsink
+import submission_signing as ss
+import tap
+
+KEYTABLE = """\
+# OpenDKIM KeyTable, as the guides write it
+rsa2024._domainkey.example.com  example.com:rsa2024:{keys}/example.com/rsa2024.private
+ed2024._domainkey.example.com   example.com:ed2024:{keys}/example.com/ed2024.private
+mail._domainkey.example.net     example.net:mail:{keys}/example.net/mail.private
+hosted                          %:hosted:{keys}/%/hosted.private
+"""
+
+SIGNINGTABLE = """\
+# OpenDKIM SigningTable (refile:)
+*@example.com    rsa2024._domainkey.example.com
+*@example.com    ed2024._domainkey.example.com
+*@example.net    mail._domainkey.example.net
+*@*.example.org  hosted
+"""
+
+
+ALICE = "alice@example.com"
+
+
+def plugin_settings(keys, **overrides):
+    settings = {
+        "dkim_keytable": f"file:{keys.path('KeyTable')}",
+        "dkim_signingtable": f"refile:{keys.path('SigningTable')}",
+    }
+    settings.update(overrides)
+    return "".join(f"  {name} = {value}\n" for name, value in settings.items())
+
+
+def submit(dc, user, sender, data, bdat=False):
+    """Submits; returns None when accepted, else (code, text) of the refusal."""
+    try:
+        dc.submit(user, sender, ["someone@remote.example"], data, bdat=bdat)
+    except smtplib.SMTPDataError as exc:
+        return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
+    return None
+
+
+def relayed_one(sink, what):
+    """The one message the sink got since the last clear()."""
+    messages = sink.wait_for(1, timeout=60)
+    tap.eq(len(messages), 1, f"{what}: relayed once")
+    sink.clear()
+    return messages[0]
+
+
+def log_lines_since(dc, start, pattern):
+    return [line for line in dc.log_text()[start:].splitlines() if re.search(pattern, line)]
+
+
+def main():
+    with ss.KeyDirectory(ss.dovecot_run_user()) as keys:
+        keys.genkey("example.com", "rsa2024")
+        keys.genkey("example.com", "ed2024", key_type="ed25519")
+        keys.genkey("example.net", "mail")
+        keys.genkey("shop.example.org", "hosted")
+        carol_key = keys.genkey("carol.example", "ed", key_type="ed25519")
+        keys.write("KeyTable", KEYTABLE.format(keys=keys.directory))
+        keys.write("SigningTable", SIGNINGTABLE)
+
+        userdb = {
+            "alice@example.com": {"dkim_sign_from": "*@example.net,*@*.example.org"},
+            "carol": {"dkim_sign_domain": "carol.example", "dkim_sign_selector": "ed",
+                      "dkim_sign_key": carol_key, "dkim_sign_from": "carol.example"},
+        }
+        # Users log in with their full address (the harness' default format drops the
+        # domain), so alice's own domain is example.com; bob has no domain of his own.
+        global_settings = ("auth_username_format = %Lu\n"
+                           "metric dkim_sign {\n  filter = event=dkim_sign_finished\n"
+                           "  group_by = result\n}\n")
+        with nsd.NsdServer(keys.records) as dns, smtpsink.SmtpSink() as sink, \
+                dovecot.Dovecot(relay_port=sink.port, submission_plugins=[ss.PLUGIN],
+                                plugin_settings=plugin_settings(keys), userdb_fields=userdb,
+                                users=("alice@example.com", "bob", "carol"),
+                                global_settings=global_settings) as dc:
+            try:
+                run_checks(dc, sink, dns, keys)
+            except Exception:
+                tap.diag("Dovecot's log:\n" + dc.log_text()[-30000:])
+                raise
+
+
+def run_checks(dc, sink, dns, keys):
+    # -- what gets signed, and every verifier agrees ----------------------------------------
+    start = len(dc.log_text())
+    original = ss.message("alice@example.com", "dual")
+    tap.eq(submit(dc, ALICE, "alice@example.com", original), None,
+           "own domain: accepted")
+    relayed = relayed_one(sink, "own domain")
+    ss.check_verifies(relayed.data, dns, [("example.com", "rsa2024"), ("example.com", "ed2024")],
+                      "dual RSA + Ed25519 from two SigningTable lines")
+    fields = b"".join(field.encode() for field in ss.signature_headers(relayed.data))
+    head_end = relayed.data.index(b"\r\nReceived: ") + 2
+    tap.ok(relayed.data.endswith(original) and relayed.data[:head_end].startswith(
+               b"DKIM-Signature: ") and relayed.data[head_end:].startswith(b"Received: "),
+           "relayed bytes: the new fields, then Dovecot's Received, then the original intact")
+    tap.ok(len(fields) > 0 and all(len(line) <= 78 for line in
+                                   relayed.data[:head_end].split(b"\r\n")),
+           "signature fields are folded at 78 characters")
+    lines = log_lines_since(dc, start, r"dkim: signed")
+    tap.ok(len(lines) == 1 and "user=alice@example.com" in lines[0] and
+           "from_domain=example.com" in lines[0] and "s=rsa2024" in lines[0] and
+           "s=ed2024 a=ed25519-sha256" in lines[0],
+           "one log line with user, From domain and selectors", "\n".join(lines))
+
+    tap.eq(submit(dc, ALICE, "alice@example.com", ss.message("x@example.net", "rsa only")),
+           None, "dkim_sign_from address: accepted")
+    ss.check_verifies(relayed_one(sink, "example.net").data, dns, [("example.net", "mail")],
+                      "RSA-only domain, allowed by dkim_sign_from")
+
+    tap.eq(submit(dc, ALICE, "alice@example.com", ss.message("orders@shop.example.org", "hosted")),
+           None, "dkim_sign_from domain pattern: accepted")
+    ss.check_verifies(relayed_one(sink, "hosted").data, dns,
+                      [("shop.example.org", "hosted")],
+                      "refile wildcard *@*.example.org with '%' domain and key path")
+
+    tap.eq(submit(dc, "carol", "carol@carol.example", ss.message("carol@carol.example", "ed")),
+           None, "one-domain settings from userdb: accepted")
+    ss.check_verifies(relayed_one(sink, "carol").data, dns, [("carol.example", "ed")],
+                      "Ed25519 only, with dkim_sign_domain/_selector/_key from userdb")
+
+    data = ss.message("alice@example.com", "bdat")
+    tap.eq(submit(dc, ALICE, "alice@example.com", data, bdat=True), None,
+           "BDAT/CHUNKING: accepted")
+    relayed = relayed_one(sink, "BDAT")
+    tap.ok(relayed.data.endswith(data), "BDAT: original intact after the signatures")
+    ss.check_verifies(relayed.data, dns, [("example.com", "rsa2024"), ("example.com", "ed2024")],
+                      "BDAT")
+
+    line = b"A line of a large message, long enough to be realistic but not too long.\r\n"
+    big = ss.message("alice@example.com", "20 MB", body=line * (20 * 1024 * 1024 // len(line)))
+    tap.eq(submit(dc, ALICE, "alice@example.com", big, bdat=True), None,
+           "20 MB message over BDAT: accepted")
+    relayed = relayed_one(sink, "20 MB")
+    tap.ok(len(relayed.data) > 20_000_000 and relayed.data.endswith(big),
+           "20 MB: relayed whole, exact size")
+    ss.check_verifies(relayed.data, dns, [("example.com", "rsa2024"), ("example.com", "ed2024")],
+                      "20 MB", verifiers=("dkim-verify", "dkimpy"))
+
+    # -- who may sign what ------------------------------------------------------------------
+    start = len(dc.log_text())
+    foreign = ss.message("alice@example.com", "foreign")
+    tap.eq(submit(dc, "bob", "bob@test.example", foreign), None,
+           "foreign From, dkim_sign_unauthorized = unsigned: accepted")
+    relayed = relayed_one(sink, "foreign From")
+    tap.ok(relayed.data.endswith(foreign) and not ss.signature_headers(relayed.data),
+           "foreign From: relayed unsigned")
+    tap.ok(log_lines_since(dc, start, r"dkim: not signed \(user=bob, "
+                           r"from_domain=example\.com\): user may not sign for From"),
+           "foreign From: logged why")
+
+    no_from = ss.message(None, "no From")
+    two_from = ss.message("alice@example.com", "two From",
+                          extra_headers=b"From: other@example.com\r\n")
+    for data, what in ((no_from, "no From"), (two_from, "two From fields")):
+        tap.eq(submit(dc, ALICE, "alice@example.com", data), None,
+               f"{what}, unsigned policy: accepted")
+        tap.ok(not ss.signature_headers(relayed_one(sink, what).data),
+               f"{what}: relayed unsigned")
+
+    dc.reload(plugin_settings=plugin_settings(keys, dkim_sign_unauthorized="reject"))
+    start = len(dc.log_text())
+    refusal = submit(dc, "bob", "bob@test.example", foreign)
+    tap.ok(refusal is not None and refusal[0] == 550 and "5.7.1" in refusal[1],
+           "foreign From, dkim_sign_unauthorized = reject: 550 5.7.1", refusal)
+    for data, what in ((no_from, "no From"), (two_from, "two From fields")):
+        refusal = submit(dc, ALICE, "alice@example.com", data)
+        tap.ok(refusal is not None and refusal[0] == 550 and "5.7.1" in refusal[1],
+               f"{what}, reject policy: 550 5.7.1", refusal)
+    tap.eq(submit(dc, ALICE, "alice@example.com", ss.message("alice@example.com")), None,
+           "reject policy: the user's own mail still goes through")
+    relayed = relayed_one(sink, "reject policy")
+    tap.eq(len(ss.signature_headers(relayed.data)), 2, "reject policy: own mail signed")
+    tap.eq(len(log_lines_since(dc, start, r"dkim: rejected \(")), 3,
+           "each rejection is logged")
+
+    # -- the stats event ----------------------------------------------------------------------
+    dump = subprocess.run(["doveadm", "-c", dc.config_file, "stats", "dump"],
+                          capture_output=True, text=True, timeout=30)
+    rows = [row.split("\t") for row in dump.stdout.splitlines()]
+    counts = {}
+    if rows:
+        column = rows[0].index("count") if "count" in rows[0] else None
+        counts = {row[0]: int(row[column]) for row in rows[1:]
+                  if column is not None and row[0].startswith("dkim_sign_")}
+    # The reload above restarted the stats process: these are the events since then.
+    tap.ok(counts.get("dkim_sign_signed") == 1 and counts.get("dkim_sign_rejected") == 3,
+           "dkim_sign_finished events counted by a stats metric, grouped by result",
+           dump.stdout + dump.stderr)
+
+    errors = dc.error_lines()
+    tap.ok(not errors, "Dovecot logged no errors or panics", "\n".join(errors))
+
+
+tap.run(main)
