@@ -1,0 +1,598 @@
+/* Dovecot-side DKIM verification shared by the delivery plugin and the Sieve
+   extension; see dkim-dovecot.h. */
+
+#include "lib.h"
+#include "array.h"
+#include "str.h"
+#include "strescape.h"
+#include "strnum.h"
+#include "str-sanitize.h"
+#include "istream.h"
+#include "time-util.h"
+#include "settings-parser.h"
+#include "mail-storage.h"
+#include "dkim-dovecot.h"
+
+#include <unistd.h>
+
+/* Limits for the numeric settings (see dovecot-dkim(7)). */
+#define DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS (60 * 1000)
+#define DKIM_SETTINGS_MAX_SIGNATURES 100
+#define DKIM_SETTINGS_MIN_KEY_BITS 1024
+#define DKIM_SETTINGS_MAX_KEY_BITS 8192
+#define DKIM_SETTINGS_MAX_CLOCK_DRIFT_SECS (24 * 60 * 60)
+
+/* Bounds on message-derived text in log lines. */
+#define DKIM_LOG_MAX_DOMAIN 255
+#define DKIM_LOG_MAX_EXPLANATION 300
+
+struct event_category event_category_dkim = {
+	.name = "dkim",
+};
+
+struct event *dkim_event_create(struct event *parent)
+{
+	struct event *event = event_create(parent);
+
+	event_add_category(event, &event_category_dkim);
+	event_set_append_log_prefix(event, "dkim: ");
+	return event;
+}
+
+/*
+ * Settings
+ */
+
+static const char *
+setting_get(dkim_setting_lookup_func_t *lookup, void *context,
+	    const char *name)
+{
+	const char *value = lookup(context, name);
+
+	return value == NULL || *value == '\0' ? NULL : value;
+}
+
+static void
+setting_invalid(struct event *event, const char *name, const char *value,
+		const char *why)
+{
+	e_error(event, "%s: Invalid value '%s' ignored, using the default: %s",
+		name, str_sanitize(value, 80), why);
+}
+
+static void
+read_bool(dkim_setting_lookup_func_t *lookup, void *context,
+	  struct event *event, const char *name, bool *value_r)
+{
+	const char *value = setting_get(lookup, context, name);
+
+	if (value == NULL)
+		return;
+	if (strcasecmp(value, "yes") == 0)
+		*value_r = TRUE;
+	else if (strcasecmp(value, "no") == 0)
+		*value_r = FALSE;
+	else
+		setting_invalid(event, name, value, "expected yes or no");
+}
+
+static void
+read_uint(dkim_setting_lookup_func_t *lookup, void *context,
+	  struct event *event, const char *name, unsigned int min,
+	  unsigned int max, unsigned int *value_r)
+{
+	const char *value = setting_get(lookup, context, name);
+	unsigned int num;
+
+	if (value == NULL)
+		return;
+	if (str_to_uint(value, &num) < 0 || num < min || num > max) {
+		setting_invalid(event, name, value, t_strdup_printf(
+			"expected a number from %u to %u", min, max));
+		return;
+	}
+	*value_r = num;
+}
+
+static void
+read_msecs(dkim_setting_lookup_func_t *lookup, void *context,
+	   struct event *event, const char *name, unsigned int min,
+	   unsigned int max, unsigned int *msecs_r)
+{
+	const char *value = setting_get(lookup, context, name);
+	const char *error;
+	unsigned int msecs;
+
+	if (value == NULL)
+		return;
+	if (settings_get_time_msecs(value, &msecs, &error) < 0) {
+		setting_invalid(event, name, value, error);
+		return;
+	}
+	if (msecs < min || msecs > max) {
+		setting_invalid(event, name, value, t_strdup_printf(
+			"expected %u ms to %u s", min, max / 1000));
+		return;
+	}
+	*msecs_r = msecs;
+}
+
+/* The authserv-id becomes part of a header field: allow printable ASCII
+   without whitespace (dkimcore quotes it where RFC 8601 requires). */
+static bool
+authserv_id_is_valid(const char *value)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p <= ' ' || *p >= 0x7f)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+void dkim_settings_read(struct dkim_settings *set_r,
+			dkim_setting_lookup_func_t *lookup, void *context,
+			struct event *event)
+{
+	struct dkim_verify_config *config = &set_r->verify_config;
+	const char *value;
+	unsigned int drift_msecs;
+
+	i_zero(set_r);
+	set_r->verify = TRUE;
+	dkim_verify_config_init(config);
+	config->dns_timeout_msecs = DKIM_SETTINGS_DEFAULT_DNS_TIMEOUT_MSECS;
+
+	read_bool(lookup, context, event, "dkim_verify", &set_r->verify);
+
+	value = setting_get(lookup, context, "dkim_authserv_id");
+	if (value != NULL && !authserv_id_is_valid(value)) {
+		setting_invalid(event, "dkim_authserv_id", value,
+				"only printable ASCII without spaces");
+	} else {
+		set_r->authserv_id = value;
+	}
+
+	set_r->dns.forward = setting_get(lookup, context, "dkim_dns_resolver");
+	set_r->dns.trust_anchor =
+		setting_get(lookup, context, "dkim_dns_trust_anchor");
+	set_r->dns.table = setting_get(lookup, context, "dkim_dns_table");
+
+	read_msecs(lookup, context, event, "dkim_dns_timeout", 1,
+		   DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS,
+		   &config->dns_timeout_msecs);
+	read_uint(lookup, context, event, "dkim_max_signatures", 1,
+		  DKIM_SETTINGS_MAX_SIGNATURES, &config->max_signatures);
+	read_uint(lookup, context, event, "dkim_min_key_bits",
+		  DKIM_SETTINGS_MIN_KEY_BITS, DKIM_SETTINGS_MAX_KEY_BITS,
+		  &config->min_rsa_bits);
+
+	value = setting_get(lookup, context, "dkim_body_length");
+	if (value != NULL && strcasecmp(value, "policy") == 0)
+		config->body_length = DKIM_BODY_LENGTH_REFUSE_PARTIAL;
+	else if (value != NULL && strcasecmp(value, "accept") == 0)
+		config->body_length = DKIM_BODY_LENGTH_ACCEPT;
+	else if (value != NULL) {
+		setting_invalid(event, "dkim_body_length", value,
+				"expected policy or accept");
+	}
+
+	drift_msecs = config->clock_drift * 1000;
+	read_msecs(lookup, context, event, "dkim_clock_drift", 0,
+		   DKIM_SETTINGS_MAX_CLOCK_DRIFT_SECS * 1000, &drift_msecs);
+	config->clock_drift = drift_msecs / 1000;
+}
+
+static void
+append_key_part(string_t *key, const char *part)
+{
+	if (part != NULL)
+		str_append_tabescaped(key, part);
+	str_append_c(key, '\t');
+}
+
+static const char *dns_config_key(const struct dkim_resolver_config *dns)
+{
+	string_t *key = t_str_new(128);
+
+	append_key_part(key, dns->forward);
+	append_key_part(key, dns->trust_anchor);
+	append_key_part(key, dns->table);
+	return str_c(key);
+}
+
+const char *dkim_settings_verification_key(const struct dkim_settings *set)
+{
+	const struct dkim_verify_config *config = &set->verify_config;
+
+	return t_strdup_printf("%u\t%u\t%u\t%u\t%d\t%s",
+			       config->max_signatures, config->min_rsa_bits,
+			       config->dns_timeout_msecs, config->clock_drift,
+			       (int)config->body_length,
+			       dns_config_key(&set->dns));
+}
+
+/*
+ * Resolvers
+ */
+
+struct dkim_resolver_entry {
+	char *dns_key;
+	dkim_resolver *resolver;
+};
+
+struct dkim_resolver_set {
+	ARRAY(struct dkim_resolver_entry) entries;
+	/* Stands in for a resolver that could not be created. */
+	dkim_resolver *unavailable;
+};
+
+struct dkim_resolver_set *dkim_resolver_set_init(void)
+{
+	struct dkim_resolver_set *set = i_new(struct dkim_resolver_set, 1);
+
+	i_array_init(&set->entries, 4);
+	return set;
+}
+
+void dkim_resolver_set_deinit(struct dkim_resolver_set **_set)
+{
+	struct dkim_resolver_set *set = *_set;
+	struct dkim_resolver_entry *entry;
+
+	*_set = NULL;
+	array_foreach_modifiable(&set->entries, entry) {
+		dkim_resolver_free(&entry->resolver);
+		i_free(entry->dns_key);
+	}
+	array_free(&set->entries);
+	if (set->unavailable != NULL)
+		dkim_resolver_free(&set->unavailable);
+	i_free(set);
+}
+
+static enum dkim_dns_status
+unavailable_lookup(void *context ATTR_UNUSED, const char *qname ATTR_UNUSED,
+		   struct dkim_dns_answer *answer)
+{
+	dkim_dns_answer_set_detail(answer,
+		"resolver unavailable (configuration error, see the error log)");
+	return DKIM_DNS_ERROR;
+}
+
+static dkim_resolver *resolver_unavailable(struct dkim_resolver_set *set)
+{
+	if (set->unavailable == NULL) {
+		set->unavailable =
+			dkim_resolver_new_custom(unavailable_lookup, NULL);
+	}
+	return set->unavailable;
+}
+
+dkim_resolver *dkim_resolver_set_get(struct dkim_resolver_set *set,
+				     const struct dkim_resolver_config *dns,
+				     struct event *event)
+{
+	const struct dkim_resolver_entry *entry;
+	struct dkim_resolver_entry new_entry;
+	struct dkim_error error;
+	const char *key = dns_config_key(dns);
+
+	array_foreach(&set->entries, entry) {
+		if (strcmp(entry->dns_key, key) == 0)
+			return entry->resolver;
+	}
+	/* libunbound reads the trust anchor only at the first query and then
+	   fails every query: say why here, where the admin looks. */
+	if (dns->trust_anchor != NULL && access(dns->trust_anchor, R_OK) < 0) {
+		e_error(event, "Cannot create the DNS resolver "
+			"(signatures get temperror): "
+			"dkim_dns_trust_anchor: access(%s) failed: %m",
+			dns->trust_anchor);
+		return resolver_unavailable(set);
+	}
+	if (dkim_resolver_new(dns, &new_entry.resolver, &error) < 0) {
+		e_error(event, "Cannot create the DNS resolver "
+			"(signatures get temperror): %s", error.text);
+		return resolver_unavailable(set);
+	}
+	new_entry.dns_key = i_strdup(key);
+	array_push_back(&set->entries, &new_entry);
+	e_debug(event, "Created a DNS resolver (%s)",
+		dns->table != NULL ? "table" :
+		dns->forward != NULL ? "forwarding" : "system resolver");
+	return new_entry.resolver;
+}
+
+/*
+ * Verification
+ */
+
+/* Feeds the message into the verifier.  Returns -1 (logged) if it could not
+   be read completely: the verifier then has no meaningful result. */
+static int
+feed_mail(dkim_verifier *verifier, struct mail *mail, struct event *event)
+{
+	struct istream *mail_input, *input;
+	const unsigned char *data;
+	size_t size;
+	int ret;
+
+	if (mail_get_stream_because(mail, NULL, NULL, "DKIM verification",
+				    &mail_input) < 0) {
+		e_error(event, "Cannot read the message: %s",
+			mailbox_get_last_internal_error(mail->box, NULL));
+		return -1;
+	}
+	/* The stream belongs to the mail; read through a view of our own so
+	   its offset stays where others expect it. */
+	input = i_stream_create_limit(mail_input, UOFF_T_MAX);
+	while ((ret = i_stream_read_more(input, &data, &size)) > 0) {
+		dkim_verifier_feed(verifier, data, size);
+		i_stream_skip(input, size);
+	}
+	if (input->stream_errno != 0) {
+		e_error(event, "Cannot read the message: %s",
+			i_stream_get_error(input));
+		ret = -1;
+	} else if (ret == 0) {
+		/* mail streams are blocking; a partial read is a bug
+		   elsewhere, but never a reason to lose the mail */
+		e_error(event, "Cannot read the message: unexpected "
+			"non-blocking stream");
+		ret = -1;
+	} else {
+		ret = 0;
+	}
+	i_stream_unref(&input);
+	return ret;
+}
+
+static const char *p_strdup_or_null(pool_t pool, const char *str)
+{
+	return str == NULL ? NULL : p_strdup(pool, str);
+}
+
+static struct dkim_summary *
+summary_create(pool_t pool, const dkim_verifier *verifier)
+{
+	struct dkim_summary *summary = p_new(pool, struct dkim_summary, 1);
+	struct dkim_signature_summary *sigs;
+	size_t count = dkim_verifier_signature_count(verifier);
+
+	summary->verdict = dkim_verifier_verdict(verifier);
+	summary->from_domain =
+		p_strdup_or_null(pool, dkim_verifier_from_domain(verifier));
+	summary->skipped_signatures =
+		dkim_verifier_skipped_signatures(verifier);
+	if (count == 0)
+		return summary;
+
+	sigs = p_new(pool, struct dkim_signature_summary, count);
+	for (size_t i = 0; i < count; i++) {
+		const struct dkim_signature_result *sig =
+			dkim_verifier_signature(verifier, i);
+
+		sigs[i].result = sig->result;
+		sigs[i].domain = p_strdup_or_null(pool, sig->domain);
+		sigs[i].selector = p_strdup_or_null(pool, sig->selector);
+		sigs[i].dnssec = sig->dnssec;
+		sigs[i].aligned = dkim_domains_aligned(sig->domain,
+						       summary->from_domain);
+		if (sig->result != DKIM_RESULT_PASS) {
+			sigs[i].reason = dkim_reason_name(sig->reason);
+			sigs[i].explanation =
+				p_strdup_or_null(pool, sig->explanation);
+		}
+	}
+	summary->signatures = sigs;
+	summary->signature_count = count;
+	return summary;
+}
+
+static bool summary_aligned_pass(const struct dkim_summary *summary)
+{
+	for (unsigned int i = 0; i < summary->signature_count; i++) {
+		if (summary->signatures[i].aligned &&
+		    summary->signatures[i].result == DKIM_RESULT_PASS)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static const char *log_text(const char *text, size_t max_len)
+{
+	return text == NULL ? "-" : str_sanitize(text, max_len);
+}
+
+/* One info line per message: the verdict and, per signature, its domain,
+   selector, result and (unless pass) reason code.  Explanations go to
+   debug lines, one per signature.  dkimcore sanitizes message-derived
+   text already; str_sanitize() bounds it once more for the log. */
+static void
+summary_log(struct event *event, const struct dkim_summary *summary)
+{
+	string_t *domains = t_str_new(64), *results = t_str_new(64);
+	string_t *dnssec = t_str_new(64), *line = t_str_new(256);
+
+	str_printfa(line, "verdict=%s", dkim_result_name(summary->verdict));
+	if (summary->unreadable)
+		str_append(line, " (message unreadable)");
+	str_printfa(line, " from=%s signatures=%u",
+		    log_text(summary->from_domain, DKIM_LOG_MAX_DOMAIN),
+		    summary->signature_count);
+	for (unsigned int i = 0; i < summary->signature_count; i++) {
+		const struct dkim_signature_summary *sig =
+			&summary->signatures[i];
+		const char *domain = log_text(sig->domain, DKIM_LOG_MAX_DOMAIN);
+
+		str_printfa(line, "%s%s/%s=%s", i == 0 ? " [" : ", ", domain,
+			    log_text(sig->selector, DKIM_LOG_MAX_DOMAIN),
+			    dkim_result_name(sig->result));
+		if (sig->reason != NULL)
+			str_printfa(line, " (%s)", sig->reason);
+		if (i > 0) {
+			str_append_c(domains, ',');
+			str_append_c(results, ',');
+			str_append_c(dnssec, ',');
+		}
+		str_append(domains, domain);
+		str_append(results, dkim_result_name(sig->result));
+		str_append(dnssec, dkim_dnssec_name(sig->dnssec));
+		if (sig->explanation != NULL) {
+			e_debug(event, "signature %u (d=%s s=%s): %s: %s", i + 1,
+				domain, log_text(sig->selector,
+						 DKIM_LOG_MAX_DOMAIN),
+				dkim_result_name(sig->result),
+				log_text(sig->explanation,
+					 DKIM_LOG_MAX_EXPLANATION));
+		}
+	}
+	if (summary->signature_count > 0)
+		str_append_c(line, ']');
+	if (summary->skipped_signatures > 0) {
+		str_printfa(line, " skipped=%u (over dkim_max_signatures)",
+			    summary->skipped_signatures);
+	}
+	str_printfa(line, " in %u ms", summary->duration_msecs);
+
+	struct event_passthrough *e =
+		event_create_passthrough(event)->
+		set_name("dkim_verify_finished")->
+		add_str("result", dkim_result_name(summary->verdict))->
+		add_int("signatures", summary->signature_count)->
+		add_str("aligned_pass",
+			summary_aligned_pass(summary) ? "yes" : "no");
+	if (summary->from_domain != NULL)
+		e->add_str("from_domain", summary->from_domain);
+	if (summary->signature_count > 0) {
+		e->add_str("domains", str_c(domains));
+		e->add_str("results", str_c(results));
+		e->add_str("dnssec", str_c(dnssec));
+	}
+	e_info(e->event(), "%s", str_c(line));
+}
+
+struct dkim_summary *
+dkim_verify_mail(struct mail *mail, const struct dkim_settings *set,
+		 dkim_resolver *resolver, pool_t pool,
+		 struct event *parent_event, dkim_verifier **verifier_r)
+{
+	struct dkim_summary *summary;
+	dkim_verifier *verifier;
+	struct timeval started, finished;
+	/* created now: the event's duration is the verification's */
+	struct event *event = event_create(parent_event);
+
+	i_gettimeofday(&started);
+	verifier = dkim_verifier_new(&set->verify_config, resolver);
+	if (feed_mail(verifier, mail, event) < 0) {
+		dkim_verifier_free(&verifier);
+		summary = p_new(pool, struct dkim_summary, 1);
+		summary->verdict = DKIM_RESULT_TEMPERROR;
+		summary->unreadable = TRUE;
+	} else {
+		dkim_verifier_finish(verifier);
+		summary = summary_create(pool, verifier);
+	}
+	i_gettimeofday(&finished);
+	summary->duration_msecs =
+		(unsigned int)timeval_diff_msecs(&finished, &started);
+
+	T_BEGIN {
+		summary_log(event, summary);
+	} T_END;
+	event_unref(&event);
+
+	if (verifier_r != NULL)
+		*verifier_r = verifier;
+	else if (verifier != NULL)
+		dkim_verifier_free(&verifier);
+	return summary;
+}
+
+struct dkim_summary *dkim_summary_disabled(pool_t pool)
+{
+	struct dkim_summary *summary = p_new(pool, struct dkim_summary, 1);
+
+	summary->verdict = DKIM_RESULT_NONE;
+	return summary;
+}
+
+struct dkim_summary *
+dkim_summary_dup(pool_t pool, const struct dkim_summary *summary)
+{
+	struct dkim_summary *copy = p_new(pool, struct dkim_summary, 1);
+	struct dkim_signature_summary *sigs;
+
+	*copy = *summary;
+	copy->from_domain = p_strdup_or_null(pool, summary->from_domain);
+	if (summary->signature_count == 0)
+		return copy;
+
+	sigs = p_new(pool, struct dkim_signature_summary,
+		     summary->signature_count);
+	for (unsigned int i = 0; i < summary->signature_count; i++) {
+		const struct dkim_signature_summary *sig =
+			&summary->signatures[i];
+
+		sigs[i] = *sig;
+		sigs[i].domain = p_strdup_or_null(pool, sig->domain);
+		sigs[i].selector = p_strdup_or_null(pool, sig->selector);
+		/* reason names are static, but in the other plugin's
+		   memory: copy them too */
+		sigs[i].reason = p_strdup_or_null(pool, sig->reason);
+		sigs[i].explanation = p_strdup_or_null(pool, sig->explanation);
+	}
+	copy->signatures = sigs;
+	return copy;
+}
+
+static bool
+list_contains_icase(const char *const *list, const char *value)
+{
+	if (value == NULL)
+		return FALSE;
+	for (; *list != NULL; list++) {
+		if (strcasecmp(*list, value) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static bool
+filter_selects(const struct dkim_signature_filter *filter,
+	       const struct dkim_signature_summary *sig)
+{
+	return (filter->domains == NULL ||
+		list_contains_icase(filter->domains, sig->domain)) &&
+	       (filter->selectors == NULL ||
+		list_contains_icase(filter->selectors, sig->selector)) &&
+	       (!filter->aligned || sig->aligned);
+}
+
+enum dkim_result
+dkim_summary_verdict(const struct dkim_summary *summary,
+		     const struct dkim_signature_filter *filter)
+{
+	/* The order in which dkim_verifier_verdict() (dkim.h) lets one
+	   signature's result decide the message verdict. */
+	static const enum dkim_result precedence[] = {
+		DKIM_RESULT_PASS, DKIM_RESULT_TEMPERROR, DKIM_RESULT_FAIL,
+		DKIM_RESULT_POLICY, DKIM_RESULT_PERMERROR, DKIM_RESULT_NEUTRAL,
+	};
+
+	if (filter == NULL)
+		return summary->verdict;
+
+	for (unsigned int p = 0; p < N_ELEMENTS(precedence); p++) {
+		for (unsigned int i = 0; i < summary->signature_count; i++) {
+			const struct dkim_signature_summary *sig =
+				&summary->signatures[i];
+
+			if (sig->result == precedence[p] &&
+			    filter_selects(filter, sig))
+				return precedence[p];
+		}
+	}
+	return DKIM_RESULT_NONE;
+}

@@ -1,0 +1,158 @@
+#ifndef DKIM_DOVECOT_H
+#define DKIM_DOVECOT_H
+
+/* The Dovecot side of DKIM verification, shared by the delivery plugin
+   (lib95_dkim_plugin.so) and the Sieve extension (lib90_sieve_dkim_plugin.so):
+   reading the dkim_* settings, keeping resolvers alive for their cache,
+   verifying a mail, and the summary of the result that Sieve tests and log
+   lines use.  Both plugins link this code privately (hidden visibility), so
+   nothing here is shared at run time except through
+   dkim_plugin_delivery_summary() below. */
+
+#include "dkim.h"
+
+struct mail;
+struct event;
+
+/* Plugin entry points are the only symbols a plugin exports. */
+#define DKIM_EXPORT __attribute__((visibility("default")))
+
+/* Defaults documented in dovecot-dkim(7) and conf/90-dkim.conf. */
+#define DKIM_SETTINGS_DEFAULT_DNS_TIMEOUT_MSECS 5000
+
+extern struct event_category event_category_dkim;
+
+/* A child of parent in the "dkim" category, logging with a "dkim: "
+   prefix: the parent of everything the plugins log. */
+struct event *dkim_event_create(struct event *parent);
+
+/*
+ * Settings
+ */
+
+struct dkim_settings {
+	/* dkim_verify: FALSE means no DKIM work at all for this user. */
+	bool verify;
+	/* dkim_authserv_id, or NULL when unset (the caller's default is
+	   Dovecot's hostname). */
+	const char *authserv_id;
+	/* dkim_dns_resolver, dkim_dns_trust_anchor, dkim_dns_table */
+	struct dkim_resolver_config dns;
+	/* dkim_dns_timeout, dkim_max_signatures, dkim_min_key_bits,
+	   dkim_body_length, dkim_clock_drift */
+	struct dkim_verify_config verify_config;
+};
+
+/* Returns the value of a plugin setting, or NULL when unset. */
+typedef const char *dkim_setting_lookup_func_t(void *context,
+					       const char *name);
+
+/* Reads the dkim_* settings.  An invalid value is logged as an error on
+   event and replaced by its default: a configuration mistake must never
+   make a delivery fail.  Strings point into the lookup's storage or the
+   data stack. */
+void dkim_settings_read(struct dkim_settings *set_r,
+			dkim_setting_lookup_func_t *lookup, void *context,
+			struct event *event);
+
+/* A string that differs whenever two settings would verify a message
+   differently (DNS configuration and verification limits; not the
+   authserv-id).  Allocated from the data stack. */
+const char *dkim_settings_verification_key(const struct dkim_settings *set);
+
+/*
+ * Resolvers
+ */
+
+/* One resolver per distinct DNS configuration, created on first use and
+   kept until the set is freed: their answer caches are what makes repeated
+   verification cheap. */
+struct dkim_resolver_set;
+
+struct dkim_resolver_set *dkim_resolver_set_init(void);
+void dkim_resolver_set_deinit(struct dkim_resolver_set **set);
+
+/* Returns the resolver for this DNS configuration.  When it cannot be
+   created (unreadable trust anchor, bad resolver address...), the reason is
+   logged on event and the returned resolver answers every query with a
+   DNS error: signed messages get temperror and are still delivered.  A
+   failed creation is retried on the next call. */
+dkim_resolver *dkim_resolver_set_get(struct dkim_resolver_set *set,
+				     const struct dkim_resolver_config *dns,
+				     struct event *event);
+
+/*
+ * Results
+ */
+
+struct dkim_signature_summary {
+	enum dkim_result result;
+	/* d= and s= (sanitized by dkimcore), NULL when missing */
+	const char *domain;
+	const char *selector;
+	enum dkim_dnssec dnssec;
+	/* d= aligns with the From domain (relaxed DMARC alignment) */
+	bool aligned;
+	/* dkim_reason_name() and the explanation; NULL on pass */
+	const char *reason;
+	const char *explanation;
+};
+
+struct dkim_summary {
+	enum dkim_result verdict;
+	/* Domain of the single From address, NULL if there is none */
+	const char *from_domain;
+	const struct dkim_signature_summary *signatures;
+	unsigned int signature_count;
+	/* DKIM-Signature fields beyond dkim_max_signatures */
+	unsigned int skipped_signatures;
+	unsigned int duration_msecs;
+	/* The message could not be read: verdict is temperror */
+	bool unreadable;
+};
+
+/* Verifies mail's message (read once as a stream) and returns the summary,
+   allocated from pool.  Logs one info line with the verdict, which is also
+   the dkim_verify_finished event, a child of event (from
+   dkim_event_create()).  If
+   verifier_r is not NULL it receives the finished verifier (for
+   Authentication-Results), to be freed by the caller; it is NULL when the
+   message could not be read. */
+struct dkim_summary *
+dkim_verify_mail(struct mail *mail, const struct dkim_settings *set,
+		 dkim_resolver *resolver, pool_t pool,
+		 struct event *event, dkim_verifier **verifier_r);
+
+/* The summary when verification is switched off (dkim_verify = no). */
+struct dkim_summary *dkim_summary_disabled(pool_t pool);
+
+struct dkim_summary *
+dkim_summary_dup(pool_t pool, const struct dkim_summary *summary);
+
+/* Restricts a verdict to some signatures; NULL members match any. */
+struct dkim_signature_filter {
+	const char *const *domains;	/* d= equals one (case-insensitive) */
+	const char *const *selectors;	/* s= equals one (case-insensitive) */
+	bool aligned;			/* d= aligns with the From domain */
+};
+
+/* The verdict over the signatures the filter selects, derived by the rule
+   of dkim_verifier_verdict(); none when no signature is selected.  With a
+   NULL filter, the message verdict. */
+enum dkim_result
+dkim_summary_verdict(const struct dkim_summary *summary,
+		     const struct dkim_signature_filter *filter);
+
+/*
+ * Delivery plugin -> Sieve extension
+ */
+
+/* Exported by lib95_dkim_plugin.so and found with dlsym(): while the
+   delivery plugin runs the next deliver hook (Sieve), returns the summary
+   of its verification when mail is the message being delivered, else NULL.
+   The summary is valid until the hook returns. */
+#define DKIM_DELIVERY_SUMMARY_SYMBOL "dkim_plugin_delivery_summary"
+typedef const struct dkim_summary *
+dkim_delivery_summary_func_t(const struct mail *mail);
+
+#endif
