@@ -6,33 +6,32 @@
 static const char base64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* 0..63 for alphabet characters, 64 for '=', 65 for FWS, 66 invalid. */
-enum { B64_PAD = 64, B64_SKIP = 65, B64_BAD = 66 };
+/* 0..63 for alphabet characters, B64_PAD for '=', B64_SKIP for FWS;
+ * everything else is invalid.  Stored plus one, so that the zero of
+ * unlisted entries means invalid. */
+enum { B64_PAD = 64, B64_SKIP = 65, B64_BAD = 255 };
 
-static unsigned char
+static const unsigned char base64_table[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
+	['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+	['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+	['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
+	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+	['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
+	['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
+	['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
+	['='] = B64_PAD + 1,
+	[' '] = B64_SKIP + 1, ['\t'] = B64_SKIP + 1,
+	['\r'] = B64_SKIP + 1, ['\n'] = B64_SKIP + 1,
+};
+
+static inline unsigned char
 base64_class(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return (unsigned char)(c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (unsigned char)(c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (unsigned char)(c - '0' + 52);
-	switch (c) {
-	case '+':
-		return 62;
-	case '/':
-		return 63;
-	case '=':
-		return B64_PAD;
-	case ' ':
-	case '\t':
-	case '\r':
-	case '\n':
-		return B64_SKIP;
-	default:
-		return B64_BAD;
-	}
+	return (unsigned char)(base64_table[c] - 1);
 }
 
 unsigned char *

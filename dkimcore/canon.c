@@ -340,20 +340,20 @@ relaxed_line_end(struct dkim_body_canon *bc, struct out_buf *out)
 	bc->wsp_pending = false;
 }
 
-static void
-relaxed_feed(struct dkim_body_canon *bc, const char *p, const char *end)
+/* The byte-level relaxed canonicalizer: handles any input, including
+ * lines that span chunks.  Stops after the first line end when
+ * `one_line` is set. */
+static const char *
+relaxed_bytes(struct dkim_body_canon *bc, struct out_buf *out, const char *p,
+	      const char *end, bool one_line)
 {
-	struct out_buf out;
-
-	out.len = 0;
 	if (bc->cr_pending && p < end) {
 		bc->cr_pending = false;
 		if (*p == '\n') {
-			relaxed_line_end(bc, &out);
-			p++;
-		} else {
-			relaxed_content(bc, &out, "\r", 1);
+			relaxed_line_end(bc, out);
+			return p + 1;
 		}
+		relaxed_content(bc, out, "\r", 1);
 	}
 	while (p < end) {
 		const char *start = p;
@@ -361,7 +361,7 @@ relaxed_feed(struct dkim_body_canon *bc, const char *p, const char *end)
 		while (p < end && relaxed_class[(unsigned char)*p] == RC_PLAIN)
 			p++;
 		if (p > start)
-			relaxed_content(bc, &out, start, (size_t)(p - start));
+			relaxed_content(bc, out, start, (size_t)(p - start));
 		if (p == end)
 			break;
 
@@ -371,22 +371,110 @@ relaxed_feed(struct dkim_body_canon *bc, const char *p, const char *end)
 			p++;
 			break;
 		case RC_LF:
-			relaxed_line_end(bc, &out);
+			relaxed_line_end(bc, out);
 			p++;
+			if (one_line)
+				return p;
 			break;
 		case RC_CR:
 			if (p + 1 == end) {
 				bc->cr_pending = true;
 				p++;
 			} else if (p[1] == '\n') {
-				relaxed_line_end(bc, &out);
+				relaxed_line_end(bc, out);
 				p += 2;
+				if (one_line)
+					return p;
 			} else {
-				relaxed_content(bc, &out, p, 1);
+				relaxed_content(bc, out, p, 1);
 				p++;
 			}
 			break;
 		}
+	}
+	return p;
+}
+
+/* Marks (sets the high bit of) the bytes of `word` equal to `c`, eight
+ * bytes at a time.  The byte just above a match may be marked wrongly
+ * (the subtraction borrows): that only sends a line down the careful
+ * path, so it costs time, never correctness. */
+static inline uint64_t
+bytes_equal(uint64_t word, unsigned char c)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	uint64_t x = word ^ (ones * c);
+
+	return (x - ones) & ~x & 0x8080808080808080ULL;
+}
+
+/* True if the line may hold whitespace that relaxed canonicalization
+ * rewrites: a tab, or a run of spaces. */
+static bool
+has_wsp_to_reduce(const char *line, size_t len)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t word;
+
+		memcpy(&word, line + i, sizeof(word));
+		uint64_t spaces = bytes_equal(word, ' ');
+		/* Adjacent bytes in memory are adjacent in the word, in
+		 * either byte order. */
+		if (bytes_equal(word, '\t') != 0 ||
+		    (spaces & (spaces >> 8)) != 0 ||
+		    (i > 0 && line[i - 1] == ' ' && line[i] == ' '))
+			return true;
+	}
+	for (; i < len; i++) {
+		if (line[i] == '\t' ||
+		    (line[i] == ' ' && i > 0 && line[i - 1] == ' '))
+			return true;
+	}
+	return false;
+}
+
+/* Most lines of real mail need nothing but their trailing whitespace
+ * removed: a whole line without a tab or a double space is copied as it
+ * is.  Others go through relaxed_bytes(). */
+static void
+relaxed_feed(struct dkim_body_canon *bc, const char *p, const char *end)
+{
+	struct out_buf out;
+
+	out.len = 0;
+	while (p < end) {
+		bool at_line_start = !bc->line_has_content &&
+			!bc->wsp_pending && !bc->cr_pending;
+		const char *nl = at_line_start ?
+			memchr(p, '\n', (size_t)(end - p)) : NULL;
+
+		if (nl == NULL) {
+			p = relaxed_bytes(bc, &out, p, end, true);
+			continue;
+		}
+		const char *content_end = nl;
+		if (content_end > p && content_end[-1] == '\r')
+			content_end--;
+		while (content_end > p && dkim_is_wsp((unsigned char)content_end[-1]))
+			content_end--;
+		size_t len = (size_t)(content_end - p);
+		if (has_wsp_to_reduce(p, len)) {
+			p = relaxed_bytes(bc, &out, p, nl + 1, true);
+			continue;
+		}
+		if (len == 0) {
+			bc->pending_crlf++;
+		} else {
+			if (bc->pending_crlf > 0) {
+				out_flush(bc, &out);
+				emit_pending_lines(bc);
+			}
+			out_append(bc, &out, p, len);
+			out_append(bc, &out, crlf, 2);
+		}
+		p = nl + 1;
 	}
 	out_flush(bc, &out);
 }

@@ -4,6 +4,7 @@
 
 #include "dkim.h"
 
+#include <openssl/types.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -56,7 +57,11 @@ char *dkim_buf_steal(struct dkim_buf *buf);
 void dkim_buf_free(struct dkim_buf *buf);
 
 /* ---- text helpers (text.c) ---- */
-bool dkim_is_wsp(unsigned char c);
+static inline bool
+dkim_is_wsp(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
 bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
 /* Copies `src` keeping printable US-ASCII only (others become '?'),
@@ -118,7 +123,7 @@ bool dkim_tag_list_next(const struct dkim_tag *tag, size_t *pos,
 
 /* ---- SHA-256 and public-key primitives (crypto.c) ---- */
 struct dkim_sha256 {
-	void *ctx;	/* EVP_MD_CTX */
+	EVP_MD_CTX *ctx;
 };
 
 void dkim_sha256_init(struct dkim_sha256 *hash);

@@ -6,12 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-bool
-dkim_is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 static unsigned char
 ascii_lower(unsigned char c)
 {

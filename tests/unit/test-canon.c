@@ -113,6 +113,13 @@ test_body_examples(void)
 		"simple: a final bare CR is content");
 	body_is(DKIM_CANON_SIMPLE, "\r\n\r\nx\r\n\r\n", "\r\n\r\nx\r\n",
 		"simple: inner empty lines kept, trailing dropped");
+	/* The relaxed fast path scans eight bytes at a time. */
+	body_is(DKIM_CANON_RELAXED, "1234567  890\r\n", "1234567 890\r\n",
+		"relaxed: a space run across an 8-byte boundary");
+	body_is(DKIM_CANON_RELAXED, "12345678901234\t5\r\n",
+		"12345678901234 5\r\n", "relaxed: a tab in the second word");
+	body_is(DKIM_CANON_RELAXED, "a !b c!d  e !f\r\n", "a !b c!d e !f\r\n",
+		"relaxed: '!' after a space (a possible false mark)");
 }
 
 /* A body exercising every state: WSP runs at chunk edges, CR LF split
