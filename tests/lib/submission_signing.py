@@ -65,6 +65,14 @@ class KeyDirectory:
             self.publish(domain, selector, key)
         return key
 
+    def copy_key(self, source, name):
+        """Installs a copy of the key file `source` as `name` (mode 0600, run user's)."""
+        target = self.path(name)
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o600)
+        self._own(target)
+        return target
+
     def publish(self, domain, selector, key):
         self.records[f"{selector}._domainkey.{domain}"] = (
             oracles.SigningKey.load(key).dns_record())

@@ -1,0 +1,210 @@
+#!/usr/bin/python3
+"""Submission signing benchmark: what the submission_dkim plugin costs per message.
+
+In one run, against the shared benchmark corpus (../shared/bench, RSA-2048 relaxed/relaxed
+classes, DKIM-Signature fields removed as the runner contract says):
+
+1. throughput of Dovecot's submission service relaying to a local sink, without and with
+   the plugin (same Dovecot, same messages, same client concurrency);
+2. the plugin's own time per message, from the duration of its dkim_sign_finished event as
+   Dovecot's stats service aggregates it (reading the message, finding From, choosing the
+   key, canonicalizing, hashing, signing: everything but the relay);
+3. the OpenSSL RSA-2048 signing lower bound for the same class (../shared/bench
+   build/openssl_lb sign), and the ratio of 2. to it.
+
+Run from the project root after building (the plugin is taken from the build dir):
+
+    /usr/bin/python3 bench/submission-bench.py --builddir _build [--messages 600]
+
+Needs the Debian packages the tests need (dovecot-submissiond, python3) and a built
+../shared/bench (its run.sh builds openssl_lb and the corpus).
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+
+import dovecot            # noqa: E402  (tests/lib is not an installed package)
+import smtpclient         # noqa: E402
+import smtplib            # noqa: E402
+import smtpsink           # noqa: E402
+import submission_signing  # noqa: E402
+
+USER = "bench@example.com"
+CLASSES = ("small-rsa-relaxed", "medium-rsa-relaxed", "large-rsa-relaxed")
+
+
+def read_class(corpus, name):
+    """(settings dict, messages without their DKIM-Signature) of one corpus class."""
+    with open(os.path.join(corpus, name, "class.txt"), encoding="utf-8") as handle:
+        settings = dict(line.strip().split("=", 1) for line in handle if "=" in line)
+    messages = []
+    for file_name in sorted(os.listdir(os.path.join(corpus, name))):
+        if file_name.endswith(".eml"):
+            with open(os.path.join(corpus, name, file_name), "rb") as handle:
+                messages.append(strip_signatures(handle.read()))
+    return settings, messages
+
+
+def strip_signatures(message):
+    head, _, body = message.partition(b"\r\n\r\n")
+    fields = re.split(rb"\r\n(?![ \t])", head)
+    kept = [f for f in fields if not f.lower().startswith(b"dkim-signature:")]
+    return b"\r\n".join(kept) + b"\r\n\r\n" + body
+
+
+def submit_all(dc, messages, clients):
+    """Sends every message once over `clients` parallel connections; returns seconds."""
+    chunks = [messages[i::clients] for i in range(clients)]
+    errors = []
+
+    def work(chunk):
+        try:
+            with smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=120) as smtp:
+                smtp.ehlo("bench.test.example")
+                smtp.login(USER, dc.settings.password)
+                for message in chunk:
+                    smtpclient.send(smtp, USER, ["sink@remote.example"], message)
+        except Exception as exc:  # noqa: BLE001 - reported after the run
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    if errors:
+        raise RuntimeError(f"submission failed: {errors[0]!r}")
+    return elapsed
+
+
+def stats_durations(dc):
+    """{field: value} of the dkim_sign metric (durations in microseconds)."""
+    dump = subprocess.run(["doveadm", "-c", dc.config_file, "stats", "dump"],
+                          capture_output=True, text=True, check=True, timeout=30)
+    rows = [row.split("\t") for row in dump.stdout.splitlines()]
+    for row in rows[1:]:
+        if row[0] == "dkim_sign":
+            return dict(zip(rows[0], row))
+    raise RuntimeError(f"no dkim_sign metric in:\n{dump.stdout}")
+
+
+def lower_bound_ms(shared_bench, name):
+    """Per-message time (ms) of the OpenSSL RSA-2048 signing lower bound."""
+    done = subprocess.run([os.path.join(shared_bench, "build", "openssl_lb"), "sign",
+                           os.path.join(shared_bench, "corpus"), name],
+                          capture_output=True, text=True, check=True, timeout=300)
+    count, seconds = re.search(r"signed (\d+) of \d+ in ([\d.]+) seconds",
+                               done.stdout).groups()
+    return float(seconds) * 1000 / int(count)
+
+
+def measure(args, sink, messages, plugin, plugin_settings):
+    """One Dovecot run: (msg/s, plugin median ms or None)."""
+    metric = ("auth_username_format = %Lu\nmail_debug = no\n"
+              "metric dkim_sign {\n  filter = event=dkim_sign_finished\n}\n")
+    with dovecot.Dovecot(relay_port=sink.port, users=(USER,),
+                         submission_plugins=[plugin] if plugin else [],
+                         plugin_settings=plugin_settings, global_settings=metric) as dc:
+        warm_up = messages[:args.clients * 5]
+        submit_all(dc, warm_up, args.clients)
+        sink.wait_for(len(warm_up), timeout=120)
+        sink.clear()
+        elapsed = submit_all(dc, messages, args.clients)
+        sink.wait_for(len(messages), timeout=300)
+        sink.clear()
+        median_ms = float(stats_durations(dc)["median"]) / 1000 if plugin else None
+        errors = dc.error_lines()
+        if errors:
+            raise RuntimeError("Dovecot logged errors:\n" + "\n".join(errors[:5]))
+    return len(messages) / elapsed, median_ms
+
+
+def median(values):
+    return sorted(values)[len(values) // 2]
+
+
+def bench_class(args, name, sink):
+    """Rounds of: without plugin, with plugin, OpenSSL lower bound (order rotated), so
+    that each ratio compares measurements taken close together on a noisy machine."""
+    settings, messages = read_class(os.path.join(args.shared_bench, "corpus"), name)
+    messages = (messages * (args.messages // len(messages) + 1))[:args.messages]
+    plugin = os.path.join(args.builddir, "plugin", ".libs",
+                          "lib95_submission_dkim_plugin.so")
+    rounds = []
+    with submission_signing.KeyDirectory(submission_signing.dovecot_run_user()) as keys:
+        key = keys.copy_key(os.path.join(args.shared_bench, "corpus",
+                                         settings["private_key"]), "bench.private")
+        plugin_settings = (
+            f"  dkim_sign_domain = {settings['domain']}\n"
+            f"  dkim_sign_selector = {settings['selector']}\n"
+            f"  dkim_sign_key = {key}\n"
+            f"  dkim_sign_canonicalization = {settings['canonicalization']}\n"
+            f"  dkim_sign_headers = {settings['headers']}\n")
+        for number in range(args.rounds):
+            steps = ["without", "with", "lb"]
+            steps = steps[number % 3:] + steps[:number % 3]
+            result = {}
+            for step in steps:
+                if step == "lb":
+                    result["lb_ms"] = lower_bound_ms(args.shared_bench, name)
+                else:
+                    rate, median_ms = measure(args, sink, messages,
+                                              plugin if step == "with" else None,
+                                              plugin_settings)
+                    result[f"msgs_{step}"] = rate
+                    if median_ms is not None:
+                        result["plugin_ms"] = median_ms
+            result["ratio"] = result["plugin_ms"] / result["lb_ms"]
+            rounds.append(result)
+    summary = {key: median([r[key] for r in rounds]) for key in rounds[0]}
+    summary.update({"class": name, "messages": len(messages),
+                    "mean_bytes": int(settings["mean_bytes"])})
+    return summary
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--builddir", default=os.environ.get("DKIM_TOP_BUILDDIR", "."))
+    parser.add_argument("--shared-bench",
+                        default=os.path.join(HERE, "..", "..", "shared", "bench"))
+    parser.add_argument("--messages", type=int, default=600,
+                        help="messages per class and configuration (default 600)")
+    parser.add_argument("--clients", type=int, default=2,
+                        help="parallel submission connections (default 2)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="rounds; every figure is the median over them (default 5)")
+    parser.add_argument("--classes", default=",".join(CLASSES))
+    args = parser.parse_args()
+    args.builddir = os.path.abspath(args.builddir)
+    os.environ["DKIM_TOP_BUILDDIR"] = args.builddir
+
+    results = []
+    with smtpsink.SmtpSink() as sink:
+        for name in args.classes.split(","):
+            results.append(bench_class(args, name, sink))
+
+    print("| class | mean size | msg/s without plugin | msg/s with plugin | added ms/msg "
+          "| plugin ms/msg (median) | OpenSSL LB ms/msg | ×LB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        added = 1000 / r["msgs_with"] - 1000 / r["msgs_without"]
+        print(f"| {r['class']} | {r['mean_bytes']} B | {r['msgs_without']:.0f} "
+              f"| {r['msgs_with']:.0f} | {added:.3f} | {r['plugin_ms']:.3f} "
+              f"| {r['lb_ms']:.3f} | {r['ratio']:.2f} |")
+    print(f"\nMedians over {args.rounds} rounds; {results[0]['messages']} messages per class, "
+          f"configuration and round, {args.clients} parallel connections. Plugin time: median "
+          "duration of the dkim_sign_finished events (doveadm stats dump); ×LB: median over "
+          "rounds of plugin time / lower bound measured in the same round.")
+
+
+if __name__ == "__main__":
+    main()
