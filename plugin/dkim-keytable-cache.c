@@ -1,9 +1,8 @@
 /* Loaded tables and keys, reloaded on change: see dkim-keytable-cache.h. */
 #include "dkim-keytable-cache.h"
+#include "dkim-private.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,28 +43,6 @@ struct dkim_keytable_cache {
 	unsigned load_count;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-set_error(struct dkim_error *error, const char *fmt, ...)
-{
-	va_list args;
-
-	if (error == NULL)
-		return;
-	va_start(args, fmt);
-	vsnprintf(error->text, sizeof(error->text), fmt, args);
-	va_end(args);
-}
-
-static void *
-xrealloc(void *ptr, size_t size)
-{
-	void *ret = realloc(ptr, size);
-
-	if (ret == NULL)
-		abort();
-	return ret;
-}
-
 static void
 object_free(enum cache_kind kind, void *object)
 {
@@ -91,10 +68,7 @@ object_free(enum cache_kind kind, void *object)
 struct dkim_keytable_cache *
 dkim_keytable_cache_new(void)
 {
-	struct dkim_keytable_cache *cache = xrealloc(NULL, sizeof(*cache));
-
-	*cache = (struct dkim_keytable_cache){ 0 };
-	return cache;
+	return dkim_calloc(1, sizeof(struct dkim_keytable_cache));
 }
 
 void
@@ -133,7 +107,7 @@ dkim_keytable_cache_load_count(const struct dkim_keytable_cache *cache)
 static void
 retire(struct dkim_keytable_cache *cache, struct cache_entry *entry)
 {
-	cache->retired = xrealloc(cache->retired, (cache->retired_count + 1) *
+	cache->retired = dkim_realloc(cache->retired, (cache->retired_count + 1) *
 				  sizeof(*cache->retired));
 	cache->retired[cache->retired_count++] = (struct retired_object){
 		.kind = entry->kind, .object = entry->object,
@@ -177,26 +151,20 @@ parse_inline_key(const char *data, dkim_privkey **key_r,
 
 	if (dkim_privkey_parse(data, len, key_r, NULL) == 0)
 		return 0;
-	for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(labels); i++) {
+		struct dkim_buf pem = { 0 };
+
 		/* PEM wants lines of at most 64 base64 characters */
-		size_t size = len + len / 64 + 2 * strlen(labels[i]) + 64;
-		char *pem = xrealloc(NULL, size);
-		size_t used = (size_t)snprintf(pem, size, "-----BEGIN %s-----\n",
-					       labels[i]);
-		for (size_t pos = 0; pos < len; pos += 64) {
-			size_t chunk = len - pos < 64 ? len - pos : 64;
-			memcpy(pem + used, data + pos, chunk);
-			used += chunk;
-			pem[used++] = '\n';
-		}
-		used += (size_t)snprintf(pem + used, size - used,
-					 "-----END %s-----\n", labels[i]);
-		int ret = dkim_privkey_parse(pem, used, key_r, NULL);
-		free(pem);
+		dkim_buf_printf(&pem, "-----BEGIN %s-----\n", labels[i]);
+		for (size_t pos = 0; pos < len; pos += 64)
+			dkim_buf_printf(&pem, "%.64s\n", data + pos);
+		dkim_buf_printf(&pem, "-----END %s-----\n", labels[i]);
+		int ret = dkim_privkey_parse(pem.data, pem.len, key_r, NULL);
+		dkim_buf_free(&pem);
 		if (ret == 0)
 			return 0;
 	}
-	set_error(error, "an inline KeyTable key is neither base64 DER "
+	dkim_error_set(error, "an inline KeyTable key is neither base64 DER "
 		  "(PKCS#8 or PKCS#1) nor a base64 Ed25519 seed");
 	return -1;
 }
@@ -234,7 +202,7 @@ get(struct dkim_keytable_cache *cache, enum cache_kind kind,
 
 	if (is_file) {
 		if (stat(name, &st) < 0) {
-			set_error(error, "cannot access %s: %s", name,
+			dkim_error_set(error, "cannot access %s: %s", name,
 				  strerror(errno));
 			if (entry != NULL)
 				retire(cache, entry);
@@ -259,12 +227,11 @@ get(struct dkim_keytable_cache *cache, enum cache_kind kind,
 	cache->load_count++;
 	if (load(kind, name, variant, is_file, &object, error) < 0)
 		return -1;
-	cache->entries = xrealloc(cache->entries,
+	cache->entries = dkim_realloc(cache->entries,
 				  (cache->count + 1) * sizeof(*cache->entries));
-	size_t name_size = strlen(name) + 1;
 	cache->entries[cache->count++] = (struct cache_entry){
 		.kind = kind, .variant = variant, .is_file = is_file,
-		.name = memcpy(xrealloc(NULL, name_size), name, name_size),
+		.name = dkim_strdup(name),
 		.version = version, .object = object,
 	};
 	*object_r = object;

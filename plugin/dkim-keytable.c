@@ -1,10 +1,10 @@
 /* OpenDKIM KeyTable and SigningTable files: see dkim-keytable.h. */
 #include "dkim-keytable.h"
+#include "dkim-private.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,38 +25,6 @@ struct dkim_signingtable {
 	size_t count;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-set_error(struct dkim_error *error, const char *fmt, ...)
-{
-	va_list args;
-
-	if (error == NULL)
-		return;
-	va_start(args, fmt);
-	vsnprintf(error->text, sizeof(error->text), fmt, args);
-	va_end(args);
-}
-
-/* Tables are configuration, read once per change: running out of memory
- * here leaves nothing sensible to do. */
-static void *
-xrealloc(void *ptr, size_t size)
-{
-	void *ret = realloc(ptr, size);
-
-	if (ret == NULL)
-		abort();
-	return ret;
-}
-
-static char *
-xstrdup(const char *str)
-{
-	size_t len = strlen(str) + 1;
-
-	return memcpy(xrealloc(NULL, len), str, len);
-}
-
 int
 dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
 		      const char **path_r, struct dkim_error *error)
@@ -73,13 +41,13 @@ dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
 		*kind_r = DKIM_TABLE_REFILE;
 		*path_r = spec + 7;
 	} else {
-		set_error(error, "unsupported data set '%.*s': only file: and "
+		dkim_error_set(error, "unsupported data set '%.*s': only file: and "
 			  "refile: tables can be used (convert the others to "
 			  "a file)", (int)(colon - spec + 1), spec);
 		return -1;
 	}
 	if (**path_r == '\0') {
-		set_error(error, "data set '%s' has no file name", spec);
+		dkim_error_set(error, "data set '%s' has no file name", spec);
 		return -1;
 	}
 	return 0;
@@ -96,33 +64,33 @@ read_file(const char *path, char **text_r, size_t *size_r,
 
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		set_error(error, "cannot open %s: %s", path, strerror(errno));
+		dkim_error_set(error, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		set_error(error, "cannot stat %s: %s", path, strerror(errno));
+		dkim_error_set(error, "cannot stat %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		set_error(error, "%s is not a regular file", path);
+		dkim_error_set(error, "%s is not a regular file", path);
 		goto fail;
 	}
 	if (st.st_size > DKIM_TABLE_MAX_FILE_SIZE) {
-		set_error(error, "%s is too large (over %d bytes)", path,
+		dkim_error_set(error, "%s is too large (over %d bytes)", path,
 			  DKIM_TABLE_MAX_FILE_SIZE);
 		goto fail;
 	}
 	/* The size may change while reading; read to EOF within the cap. */
 	size_t capacity = (size_t)st.st_size + 1;
-	text = xrealloc(NULL, capacity);
+	text = dkim_malloc(capacity);
 	for (;;) {
 		if (size + 1 >= capacity) {
 			if (capacity > DKIM_TABLE_MAX_FILE_SIZE) {
-				set_error(error, "%s is too large", path);
+				dkim_error_set(error, "%s is too large", path);
 				goto fail;
 			}
 			capacity *= 2;
-			text = xrealloc(text, capacity);
+			text = dkim_realloc(text, capacity);
 		}
 		ret = read(fd, text + size, capacity - size - 1);
 		if (ret == 0)
@@ -130,7 +98,7 @@ read_file(const char *path, char **text_r, size_t *size_r,
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
-			set_error(error, "cannot read %s: %s", path,
+			dkim_error_set(error, "cannot read %s: %s", path,
 				  strerror(errno));
 			goto fail;
 		}
@@ -202,7 +170,7 @@ for_each_line(char *text, const char *source,
 		line.value = trim(key_end, key_end + strlen(key_end));
 		*key_end = '\0';
 		if (*line.value == '\0') {
-			set_error(error, "%s line %u: '%s' has no value",
+			dkim_error_set(error, "%s line %u: '%s' has no value",
 				  source, line.number, line.key);
 			return -1;
 		}
@@ -210,6 +178,20 @@ for_each_line(char *text, const char *source,
 			return -1;
 	}
 	return 0;
+}
+
+/* A NUL-terminated copy of a table's text, which the entries then point
+ * into; NULL (and an error) if the text holds a NUL byte. */
+static char *
+table_text_copy(const char *text, size_t size, const char *source,
+		const char *what, struct dkim_error *error)
+{
+	if (memchr(text, '\0', size) != NULL) {
+		dkim_error_set(error, "%s contains a NUL byte: not a %s",
+			       source, what);
+		return NULL;
+	}
+	return dkim_strndup(text, size);
 }
 
 static int
@@ -222,7 +204,7 @@ keytable_add_line(void *context, const struct table_line *line,
 	char *key = selector == NULL ? NULL : strchr(selector + 1, ':');
 
 	if (key == NULL) {
-		set_error(error, "%s line %u: the value for '%s' must be "
+		dkim_error_set(error, "%s line %u: the value for '%s' must be "
 			  "DOMAIN:SELECTOR:KEYFILE", source, line->number,
 			  line->key);
 		return -1;
@@ -233,11 +215,11 @@ keytable_add_line(void *context, const struct table_line *line,
 	selector = trim(selector, selector + strlen(selector));
 	key = trim(key, key + strlen(key));
 	if (*domain == '\0' || *selector == '\0' || *key == '\0') {
-		set_error(error, "%s line %u: '%s' has an empty domain, "
+		dkim_error_set(error, "%s line %u: '%s' has an empty domain, "
 			  "selector or key", source, line->number, line->key);
 		return -1;
 	}
-	table->entries = xrealloc(table->entries,
+	table->entries = dkim_realloc(table->entries,
 				  (table->count + 1) * sizeof(*table->entries));
 	table->entries[table->count++] = (struct dkim_keytable_entry){
 		.name = line->key, .domain = domain, .selector = selector,
@@ -250,18 +232,11 @@ int
 dkim_keytable_parse(const char *text, size_t size, const char *source,
 		    struct dkim_keytable **table_r, struct dkim_error *error)
 {
-	struct dkim_keytable *table = xrealloc(NULL, sizeof(*table));
+	struct dkim_keytable *table = dkim_calloc(1, sizeof(*table));
 
-	*table = (struct dkim_keytable){ .text = xrealloc(NULL, size + 1) };
-	memcpy(table->text, text, size);
-	table->text[size] = '\0';
-	if (memchr(text, '\0', size) != NULL) {
-		set_error(error, "%s contains a NUL byte: not a KeyTable",
-			  source);
-		dkim_keytable_free(&table);
-		return -1;
-	}
-	if (for_each_line(table->text, source, keytable_add_line, table,
+	table->text = table_text_copy(text, size, source, "KeyTable", error);
+	if (table->text == NULL ||
+	    for_each_line(table->text, source, keytable_add_line, table,
 			  error) < 0) {
 		dkim_keytable_free(&table);
 		return -1;
@@ -325,7 +300,7 @@ signingtable_add_line(void *context, const struct table_line *line,
 		signer++;
 	*end = '\0';
 
-	table->entries = xrealloc(table->entries,
+	table->entries = dkim_realloc(table->entries,
 				  (table->count + 1) * sizeof(*table->entries));
 	table->entries[table->count++] = (struct dkim_signingtable_entry){
 		.pattern = line->key, .keyname = keyname,
@@ -341,20 +316,13 @@ dkim_signingtable_parse(const char *text, size_t size,
 			struct dkim_signingtable **table_r,
 			struct dkim_error *error)
 {
-	struct dkim_signingtable *table = xrealloc(NULL, sizeof(*table));
+	struct dkim_signingtable *table = dkim_calloc(1, sizeof(*table));
 
-	*table = (struct dkim_signingtable){
-		.kind = kind, .text = xrealloc(NULL, size + 1),
-	};
-	memcpy(table->text, text, size);
-	table->text[size] = '\0';
-	if (memchr(text, '\0', size) != NULL) {
-		set_error(error, "%s contains a NUL byte: not a SigningTable",
-			  source);
-		dkim_signingtable_free(&table);
-		return -1;
-	}
-	if (for_each_line(table->text, source, signingtable_add_line, table,
+	table->kind = kind;
+	table->text = table_text_copy(text, size, source, "SigningTable",
+				      error);
+	if (table->text == NULL ||
+	    for_each_line(table->text, source, signingtable_add_line, table,
 			  error) < 0) {
 		dkim_signingtable_free(&table);
 		return -1;
@@ -482,7 +450,7 @@ match_file(const struct dkim_signingtable *table, const char *address,
 	size_t local_len = at == NULL ? 0 : (size_t)(at - address);
 	const char *domain = at == NULL ? address : at + 1;
 	size_t key_size = strlen(address) + 3;
-	char *key = xrealloc(NULL, key_size);
+	char *key = dkim_malloc(key_size);
 
 #define TRY(...) do { \
 	snprintf(key, key_size, __VA_ARGS__); \
@@ -532,7 +500,7 @@ expand_domain(const char *template, const char *domain)
 
 	for (const char *p = template; *p != '\0'; p++)
 		len += *p == '%' ? domain_len : 1;
-	char *ret = xrealloc(NULL, len + 1), *out = ret;
+	char *ret = dkim_malloc(len + 1), *out = ret;
 	for (const char *p = template; *p != '\0'; p++) {
 		if (*p == '%') {
 			memcpy(out, domain, domain_len);
@@ -594,7 +562,7 @@ dkim_keytable_select(const struct dkim_signingtable *signingtable,
 		     struct dkim_error *error)
 {
 	const char *at = strrchr(address, '@');
-	char *domain = xstrdup(at == NULL ? address : at + 1);
+	char *domain = dkim_strdup(at == NULL ? address : at + 1);
 	struct dkim_key_choice *choices = NULL;
 	size_t count = 0;
 	int ret = 0;
@@ -605,13 +573,13 @@ dkim_keytable_select(const struct dkim_signingtable *signingtable,
 	size_t match_count = dkim_signingtable_match(signingtable, address,
 						     all_matches, NULL, 0);
 	const struct dkim_signingtable_entry **matches =
-		xrealloc(NULL, (match_count + 1) * sizeof(*matches));
+		dkim_malloc((match_count + 1) * sizeof(*matches));
 	dkim_signingtable_match(signingtable, address, all_matches,
 				matches, match_count);
 
 	for (size_t i = 0; i < match_count; i++) {
 		char *keyname = strcmp(matches[i]->keyname, "%") == 0 ?
-			xstrdup(domain) : xstrdup(matches[i]->keyname);
+			dkim_strdup(domain) : dkim_strdup(matches[i]->keyname);
 		const struct dkim_keytable_entry *key =
 			dkim_keytable_lookup(keytable, keyname);
 		bool duplicate = false;
@@ -624,7 +592,7 @@ dkim_keytable_select(const struct dkim_signingtable *signingtable,
 			continue;
 		}
 		if (key == NULL) {
-			set_error(error, "SigningTable line %u (%s) names key "
+			dkim_error_set(error, "SigningTable line %u (%s) names key "
 				  "'%s', which is not in the KeyTable",
 				  matches[i]->line, matches[i]->pattern,
 				  keyname);
@@ -632,12 +600,12 @@ dkim_keytable_select(const struct dkim_signingtable *signingtable,
 			ret = -1;
 			break;
 		}
-		choices = xrealloc(choices, (count + 1) * sizeof(*choices));
+		choices = dkim_realloc(choices, (count + 1) * sizeof(*choices));
 		struct dkim_key_choice *choice = &choices[count++];
 		choice->keyname = keyname;
 		choice->domain = strcmp(key->domain, "%") == 0 ?
-			xstrdup(domain) : xstrdup(key->domain);
-		choice->selector = xstrdup(key->selector);
+			dkim_strdup(domain) : dkim_strdup(key->domain);
+		choice->selector = dkim_strdup(key->selector);
 		choice->key = expand_domain(key->key, domain);
 		choice->key_is_file = key_is_file(key->key);
 		choice->identity = NULL;
