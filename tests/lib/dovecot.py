@@ -208,6 +208,13 @@ class Dovecot:
             smtp.login(user, password or self.settings.password)
             return smtpclient.send(smtp, sender, recipients, message, bdat=bdat)
 
+    def doveadm(self, *args, check=True):
+        """Runs `doveadm -c CONFIG ARGS...` as the run user (e.g. "stats", "dump"); returns
+        its standard output as text."""
+        done = self._run_as(self.settings.users[0], ["doveadm", "-c", self.config_file, *args],
+                            "doveadm", None, check)
+        return done.stdout.decode("utf-8", "replace")
+
     # -- mailboxes and Sieve -----------------------------------------------------------------
 
     def home(self, user):

@@ -1,0 +1,244 @@
+#!/usr/bin/python3
+"""The Sieve test "dkim" (vnd.dovecot.dkim) at delivery and in sieve-test, real Dovecot + NSD.
+
+The configuration is the shipped conf/90-dkim.conf, included as is. Users' scripts file
+"fail" into Junk (alice), keep only an aligned "pass" for the bank (bob), treat temperror
+gently with a per-user unreachable resolver (carol), sort by verdict with :matches (dave),
+and run with dkim_verify = no (erin). sieve-test must give the verdict delivery gave, decide
+from verification and never from an Authentication-Results field, and honour :domain,
+:selector, :aligned, comparators and match types.
+"""
+import os
+import re
+
+import dkimplugin
+import dovecot
+import nsd
+import oracles
+import tap
+from dkimplugin import AUTHSERV_ID, verdicts
+
+SECURE = nsd.SECURE_ZONE
+BANK = "bank.example"
+ESP = "mailer.example"
+USERS = ("alice", "bob", "carol", "dave", "erin")
+
+SECURE_KEY = oracles.SigningKey.generate("rsa-sha256")
+BANK_KEY = oracles.SigningKey.generate("ed25519-sha256")
+ESP_KEY = oracles.SigningKey.generate("rsa-sha256")
+WRONG_KEY = oracles.SigningKey.generate("rsa-sha256")
+RECORDS = {f"rsa._domainkey.{SECURE}": SECURE_KEY.dns_record(),
+           f"2026._domainkey.{BANK}": BANK_KEY.dns_record(),
+           f"2026._domainkey.mail.{BANK}": BANK_KEY.dns_record(),
+           f"esp._domainkey.{ESP}": ESP_KEY.dns_record()}
+
+JUNK_FAIL = """require ["vnd.dovecot.dkim", "fileinto"];
+if dkim "fail" {
+    fileinto "Junk";
+}
+"""
+BANK_ROUTING = f"""require ["vnd.dovecot.dkim", "fileinto"];
+if address :domain :is "from" "{BANK}" {{
+    if dkim :aligned "pass" {{
+        fileinto "Bank";
+    }} else {{
+        fileinto "Junk";
+    }}
+    stop;
+}}
+"""
+TEMPERROR_GENTLY = """require ["vnd.dovecot.dkim", "fileinto", "imap4flags"];
+if dkim "temperror" {
+    addflag "$DKIMRetry";
+    keep;
+} elsif dkim ["fail", "permerror"] {
+    fileinto "Junk";
+}
+"""
+BY_VERDICT = """require ["vnd.dovecot.dkim", "fileinto", "variables"];
+if dkim :matches "*" {
+    fileinto "dkim-${1}";
+}
+"""
+OFF = """require ["vnd.dovecot.dkim", "fileinto"];
+if dkim "none" {
+    fileinto "None";
+}
+"""
+
+
+def msg(sender, subject, body="Hello,\nthe statement is ready.\n", extra_headers=()):
+    return dkimplugin.message(sender, subject, body, extra_headers=extra_headers)
+
+
+def sign(message, domain, selector, key):
+    return oracles.DKIMPY.sign(message, domain, selector, key, key.algorithm)
+
+
+def samples():
+    secure = sign(msg(f"news@{SECURE}", "newsletter"), SECURE, "rsa", SECURE_KEY)
+    forged_pass = (f"Authentication-Results: {AUTHSERV_ID}; dkim=pass header.d={SECURE}\r\n"
+                   .encode() + secure.replace(b"statement", b"STATEMENT"))
+    return {
+        "valid": (secure, "pass"),
+        "tampered, forged A-R says pass": (forged_pass, "fail"),
+        "unsigned": (msg(f"news@{SECURE}", "unsigned"), "none"),
+    }
+
+
+def bank_samples():
+    def bank_msg(subject):
+        return msg(f"Bank <alerts@{BANK}>", subject)
+    both = sign(sign(bank_msg("two signatures"), ESP, "esp", WRONG_KEY), BANK, "2026", BANK_KEY)
+    return {
+        "signed by the bank": (sign(bank_msg("own"), BANK, "2026", BANK_KEY), "Bank"),
+        "signed by mail.bank (aligned subdomain)":
+            (sign(bank_msg("subdomain"), f"mail.{BANK}", "2026", BANK_KEY), "Bank"),
+        "signed only by the ESP (third party)":
+            (sign(bank_msg("esp"), ESP, "esp", ESP_KEY), "Junk"),
+        "unsigned": (bank_msg("unsigned"), "Junk"),
+        "bank pass + ESP fail": (both, "Bank"),
+        "other sender via the ESP":
+            (sign(msg(f"shop@{ESP}", "offer"), ESP, "esp", ESP_KEY), "INBOX"),
+    }
+
+
+def folders(dc, user):
+    root = os.path.join(dc.home(user), "Maildir")
+    subfolders = os.listdir(root) if os.path.isdir(root) else []
+    names = ["INBOX"] + sorted(n[1:] for n in subfolders if n.startswith("."))
+    return {name: len(dc.read_maildir(user, name)) for name in names}
+
+
+def delivered_to(dc, user, before):
+    """The folder where `user`'s newest message landed."""
+    after = folders(dc, user)
+    changed = [name for name, count in after.items() if count > before.get(name, 0)]
+    return changed[0] if len(changed) == 1 else changed
+
+
+def sieve_decision(dc, user, script, message):
+    """Where sieve-test would store `message`: the folder name, or "keep"."""
+    output = dc.sieve_test(user, script, message)
+    stored = re.findall(r"store message in folder: (\S+)", output)
+    return stored[0] if stored else ("keep" if "Implicit keep" in output else output)
+
+
+def check_delivery(server):
+    dc = server.dc
+    for user, script in (("alice", JUNK_FAIL), ("bob", BANK_ROUTING),
+                         ("carol", TEMPERROR_GENTLY), ("dave", BY_VERDICT), ("erin", OFF)):
+        dc.set_sieve_script(user, script)
+
+    for name, (message, verdict) in samples().items():
+        before = {u: folders(dc, u) for u in USERS}
+        dc.deliver_lmtp(f"news@{SECURE}", [dc.address(u) for u in USERS], message)
+        landed = {u: delivered_to(dc, u, before[u]) for u in USERS}
+        expected_alice = "Junk" if verdict == "fail" else "INBOX"
+        tap.eq(landed["alice"], expected_alice, f"{name}: if dkim \"fail\" -> {expected_alice}")
+        tap.eq(landed["dave"], f"dkim-{verdict}",
+               f"{name}: dkim :matches \"*\" sets ${{1}} to the verdict ({verdict})")
+        tap.eq(landed["erin"], "None", f"{name}: dkim_verify = no: the test sees none")
+        [stored] = dc.read_maildir("dave", f"dkim-{verdict}")[-1:]
+        tap.eq(verdicts(stored), [verdict], f"{name}: the stored field agrees with Sieve")
+        if verdict != "none":
+            tap.ok(landed["carol"] == "INBOX" and verdicts(dc.read_maildir("carol")[-1])
+                   == ["temperror"] and "$DKIMRetry" in _keywords(dc, "carol"),
+                   f"{name}: carol's resolver is unreachable: temperror, kept in INBOX and "
+                   "flagged", landed["carol"])
+
+    for name, (message, folder) in bank_samples().items():
+        before = folders(dc, "bob")
+        dc.deliver_lmtp(f"alerts@{BANK}", [dc.address("bob")], message)
+        tap.eq(delivered_to(dc, "bob", before), folder, f"bank routing: {name} -> {folder}")
+
+
+def _keywords(dc, user):
+    path = os.path.join(dc.home(user), "Maildir", "dovecot-keywords")
+    return open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+
+
+def check_sieve_test(server):
+    dc = server.dc
+    for name, (message, verdict) in samples().items():
+        tap.eq(sieve_decision(dc, "dave", BY_VERDICT, message), f"dkim-{verdict}",
+               f"sieve-test gives delivery's verdict: {name} -> {verdict}")
+    stored = dc.read_maildir("alice", "Junk")[-1]
+    tap.eq(sieve_decision(dc, "dave", BY_VERDICT, stored), "dkim-fail",
+           "sieve-test on the stored copy (with our field) still verifies: fail")
+    unsigned_claiming_pass = (f"Authentication-Results: {AUTHSERV_ID}; dkim=pass "
+                              f"header.d={SECURE}\r\n").encode() + samples()["unsigned"][0]
+    tap.eq(sieve_decision(dc, "dave", BY_VERDICT, unsigned_claiming_pass), "dkim-none",
+           "an unsigned message whose Authentication-Results claims pass: none")
+    output = dc.sieve_test("dave", BY_VERDICT, samples()["valid"][0],
+                           extra_args=["-t", "-", "-Tlevel=tests"])
+    tap.ok("verifying the message" in output and "message verdict: pass" in output,
+           "the sieve-test trace shows where the verdict came from", output)
+
+    two = bank_samples()["bank pass + ESP fail"][0]
+    cases = [
+        ('dkim "pass"', True),
+        (f'dkim :domain "{ESP}" "fail"', True),
+        (f'dkim :domain "{ESP.upper()}" "fail"', True),
+        (f'dkim :domain ["x.example", "{BANK}"] "pass"', True),
+        ('dkim :selector "esp" "pass"', False),
+        (f'dkim :domain "{BANK}" :selector "2026" "pass"', True),
+        (f'dkim :domain "{BANK}" :selector "esp" "none"', True),
+        ('dkim :domain "nobody.example" "none"', True),
+        ('dkim :aligned "pass"', True),
+        (f'dkim :aligned :domain "{ESP}" "none"', True),
+        ('dkim "PASS"', True),
+        ('dkim :comparator "i;octet" "PASS"', False),
+        ('dkim :matches "*error" ', False),
+        ('dkim :contains "as"', True),
+        ('dkim ["fail", "pass"]', True),
+    ]
+    for test, expected in cases:
+        script = f'require ["vnd.dovecot.dkim", "fileinto"];\nif {test.rstrip()} {{ fileinto "yes"; }}\n'
+        tap.eq(sieve_decision(dc, "dave", script, two) == "yes", expected,
+               f"bank pass + ESP fail: {test.strip()} is {str(expected).lower()}")
+    dump = dc.sieve_test("dave", 'require "vnd.dovecot.dkim";\n'
+                         'if dkim :aligned :domain "a.example" :comparator "i;octet" '
+                         ':matches "p*" { keep; }\n', two, extra_args=["-d", "-"])
+    tap.ok(re.search(r"DKIM\b", dump) and "aligned" in dump and "domain" in dump
+           and "a.example" in dump and "i;octet" in dump,
+           "the binary dump shows the DKIM operation and its operands", dump)
+
+
+def check_errors(server):
+    dc = server.dc
+    message = samples()["valid"][0]
+    for script, error in (
+            ('require "vnd.dovecot.dkim";\nif dkim :domain "pass" { keep; }\n', "argument"),
+            ('require "vnd.dovecot.dkim";\nif dkim :aligned { keep; }\n', "argument"),
+            ('require "vnd.dovecot.dkim";\nif dkim :nonsense "pass" { keep; }\n', "nonsense"),
+            ('if dkim "pass" { keep; }\n', "unknown test")):
+        output = dc.sieve_test("dave", script, message, check=False)
+        tap.ok("error" in output.lower() and error in output,
+               f"compile error: {script.splitlines()[-1]}", output)
+
+
+def check_opt_in(build):
+    """Like Pigeonhole's other vnd.* extensions, the test is unknown until enabled."""
+    with dovecot.Dovecot(sieve_plugins=[dkimplugin.sieve_plugin(build)]) as dc:
+        output = dc.sieve_test("alice", JUNK_FAIL, samples()["valid"][0], check=False)
+        tap.ok(re.search(r"unknown Sieve capability .vnd\.dovecot\.dkim", output),
+               "without sieve_extensions = +vnd.dovecot.dkim the extension is unknown", output)
+
+
+def main():
+    conf = os.path.join(os.environ.get("DKIM_TOP_SRCDIR", "."), "conf", "90-dkim.conf")
+    with dkimplugin.DnsBlackHole() as unreachable, dkimplugin.MailServer(
+            RECORDS, users=USERS, includes=[conf],
+            userdb_fields={"carol": {"dkim_dns_resolver": unreachable.address,
+                                     "dkim_dns_timeout": "1s"},
+                           "erin": {"dkim_verify": "no"}}) as server:
+        check_delivery(server)
+        check_sieve_test(server)
+        check_errors(server)
+        errors = server.dc.error_lines()
+        tap.ok(not errors, "Dovecot logged no errors, fatals or panics", "\n".join(errors))
+    check_opt_in(dkimplugin.builddir())
+
+
+tap.run(main)
