@@ -91,6 +91,68 @@ uses_crlf(const char *message, size_t size)
 	return nl == NULL || (nl > message && nl[-1] == '\r');
 }
 
+/* Loads the keys, signs the message and writes it out.  Every exit path
+ * releases what it took, so sanitizer runs see no leaks. */
+static int
+sign_message(struct key_spec *keys, size_t key_count, unsigned flags,
+	     struct dkim_sign_config *config, const char *path)
+{
+	struct dkim_error error;
+	dkim_signer *signer = NULL;
+	char *message = NULL;
+	size_t size, loaded = 0;
+	int ret = EXIT_FAILURE;
+
+	/* Every key is loaded before the message is read: a bad key fails
+	 * fast. */
+	for (; loaded < key_count; loaded++) {
+		if (dkim_privkey_load(keys[loaded].path, flags,
+				      &keys[loaded].key, &error) < 0) {
+			tool_error("%s", error.text);
+			goto out;
+		}
+	}
+
+	FILE *input = tool_open_input(path);
+	message = tool_read_all(input, &size);
+	if (input != stdin)
+		fclose(input);
+
+	signer = dkim_signer_new();
+	for (size_t i = 0; i < key_count; i++) {
+		config->domain = keys[i].domain;
+		config->selector = keys[i].selector;
+		config->key = keys[i].key;
+		if (dkim_signer_add(signer, config, &error) < 0) {
+			tool_error("%s", error.text);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	}
+	dkim_signer_feed(signer, message, size);
+	if (dkim_signer_finish(signer, &error) < 0) {
+		tool_error("cannot sign: %s", error.text);
+		goto out;
+	}
+
+	const char *fields = dkim_signer_fields(signer);
+	if (uses_crlf(message, size))
+		fputs(fields, stdout);
+	else
+		tool_print_lf(stdout, fields);
+	fwrite(message, 1, size, stdout);
+	if (fflush(stdout) != 0)
+		tool_error("cannot write the signed message");
+	else
+		ret = EXIT_SUCCESS;
+out:
+	dkim_signer_free(&signer);
+	for (size_t i = 0; i < loaded; i++)
+		dkim_privkey_free(&keys[i].key);
+	free(message);
+	return ret;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -99,7 +161,6 @@ main(int argc, char *argv[])
 	struct dkim_sign_config config;
 	const char **headers = NULL, **oversign = NULL;
 	unsigned flags = 0;
-	struct dkim_error error;
 	int opt;
 
 	tool_name = "dkim-sign";
@@ -173,56 +234,12 @@ main(int argc, char *argv[])
 		tool_usage_error(usage, "no signing key given");
 	if (argc - optind > 1)
 		tool_usage_error(usage, "one message at a time");
-
-	/* Load every key before reading the message: a bad key fails fast. */
-	for (size_t i = 0; i < key_count; i++) {
-		if (dkim_privkey_load(keys[i].path, flags, &keys[i].key,
-				      &error) < 0) {
-			tool_error("%s", error.text);
-			return EXIT_FAILURE;
-		}
-	}
-
-	FILE *input = tool_open_input(optind < argc ? argv[optind] : NULL);
-	size_t size;
-	char *message = tool_read_all(input, &size);
-	if (input != stdin)
-		fclose(input);
-
-	dkim_signer *signer = dkim_signer_new();
 	config.headers = headers;
 	config.oversign = oversign;
-	for (size_t i = 0; i < key_count; i++) {
-		config.domain = keys[i].domain;
-		config.selector = keys[i].selector;
-		config.key = keys[i].key;
-		if (dkim_signer_add(signer, &config, &error) < 0) {
-			tool_error("%s", error.text);
-			return EXIT_USAGE;
-		}
-	}
-	dkim_signer_feed(signer, message, size);
-	if (dkim_signer_finish(signer, &error) < 0) {
-		tool_error("cannot sign: %s", error.text);
-		return EXIT_FAILURE;
-	}
 
-	const char *fields = dkim_signer_fields(signer);
-	if (uses_crlf(message, size))
-		fputs(fields, stdout);
-	else
-		tool_print_lf(stdout, fields);
-	fwrite(message, 1, size, stdout);
-	if (fflush(stdout) != 0) {
-		tool_error("cannot write the signed message");
-		return EXIT_FAILURE;
-	}
-
-	dkim_signer_free(&signer);
-	for (size_t i = 0; i < key_count; i++)
-		dkim_privkey_free(&keys[i].key);
+	int ret = sign_message(keys, key_count, flags, &config,
+			       optind < argc ? argv[optind] : NULL);
 	free(headers);
 	free(oversign);
-	free(message);
-	return EXIT_SUCCESS;
+	return ret;
 }
