@@ -1,0 +1,178 @@
+"""Derives seed corpora for the libFuzzer targets from the shared corpus.
+
+usage: make-seeds.py CORPUS_DIR OUTPUT_DIR
+
+Writes OUTPUT_DIR/<target>/<sha1> files, one input each, in the format each
+target documents at its top:
+  signature  DKIM-Signature (and ARC-Message-Signature) field values
+  keyrecord  TXT values of every DNS table, and the raw key record files
+  verify     "<table lines>\\n%% now=...\\n<message>": each message with the
+             records its signatures name and a clock just after its t=
+  from       From field values
+  authres    (ARC-)Authentication-Results field values
+The seeds are derived at run time and never kept in the repository."""
+import hashlib
+import os
+import re
+import sys
+
+import yaml
+
+TARGETS = ("signature", "keyrecord", "verify", "from", "authres")
+MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
+# The default clock of fuzz-verify, for messages without t=.
+DEFAULT_NOW = 1700000000
+
+
+def parse_table(text):
+    """The corpus DNS-table format: {lowercase name: [values]}."""
+    table = {}
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        if not line.strip() or line[0] in "#;":
+            continue
+        parts = line.split(None, 1)
+        name = parts[0].rstrip(".").lower()
+        table.setdefault(name, []).append(parts[1] if len(parts) > 1 else "")
+    return table
+
+
+def header_fields(message):
+    """(name, raw value) of each header field, folding kept."""
+    head = re.split(rb"\r?\n\r?\n", message, maxsplit=1)[0]
+    fields = []
+    for line in re.split(rb"(?<=\n)", head):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1][1] += line
+        elif b":" in line:
+            name, value = line.split(b":", 1)
+            fields.append([name.strip().lower(), value])
+    return [(name, value) for name, value in fields]
+
+
+def tags(value):
+    """The tag=value pairs of a tag list, FWS removed from the values."""
+    found = {}
+    for spec in value.split(b";"):
+        if b"=" in spec:
+            name, val = spec.split(b"=", 1)
+            found[name.strip().decode(errors="replace")] = re.sub(rb"\s+", b"", val)
+    return found
+
+
+def verify_seed(message, table):
+    """The records named by the message's signatures, then the message."""
+    lines, now = [], DEFAULT_NOW
+    for name, value in header_fields(message):
+        if name != b"dkim-signature":
+            continue
+        sig = tags(value)
+        qname = (sig.get("s", b"") + b"._domainkey." + sig.get("d", b"")).decode(
+            errors="replace").lower()
+        lines += [f"{qname} {record}" for record in table.get(qname, [])]
+        if sig.get("t", b"").isdigit():
+            now = int(sig["t"]) + 60
+    head = "".join(line + "\n" for line in dict.fromkeys(lines))
+    return f"{head}%% now={now}\n".encode() + message
+
+
+class Seeds:
+    def __init__(self, output):
+        self.output = output
+        self.count = dict.fromkeys(TARGETS, 0)
+        for target in TARGETS:
+            os.makedirs(os.path.join(output, target), exist_ok=True)
+
+    def add(self, target, data):
+        if isinstance(data, str):
+            data = data.encode()
+        path = os.path.join(self.output, target, hashlib.sha1(data).hexdigest())
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                f.write(data)
+            self.count[target] += 1
+
+    def add_message(self, message, table):
+        self.add("verify", verify_seed(message, table))
+        for name, value in header_fields(message):
+            if name in (b"dkim-signature", b"arc-message-signature"):
+                self.add("signature", value)
+            elif name == b"from":
+                self.add("from", value)
+            elif name in (b"authentication-results",
+                          b"arc-authentication-results"):
+                self.add("authres", value)
+
+    def add_table(self, table):
+        for values in table.values():
+            for value in values:
+                self.add("keyrecord", value)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def suite_tables(corpus):
+    """{suite directory: its DNS table}."""
+    tables = {}
+    for suite in sorted(os.listdir(corpus)):
+        table = {}
+        for name in ("dns.txt", "FAKE_DNS.dat"):
+            path = os.path.join(corpus, suite, name)
+            if os.path.exists(path):
+                table.update(parse_table(read(path).decode(errors="replace")))
+        tables[suite] = table
+    return tables
+
+
+def add_files(seeds, corpus, tables):
+    for root, _dirs, files in os.walk(corpus):
+        suite = os.path.relpath(root, corpus).split(os.sep)[0]
+        table = tables.get(suite, {})
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            data = read(path)
+            if suite == "stalwart-mail-auth" and name.endswith(".txt"):
+                # Its own DNS table, a blank line, then the message.
+                own, _, message = data.partition(b"\n\n")
+                own_table = parse_table(own.decode(errors="replace"))
+                seeds.add_table(own_table)
+                seeds.add_message(message, own_table)
+            elif name.endswith(MESSAGE_SUFFIXES) or (
+                    suite == "mail-dkim" and root.endswith("corpus")):
+                seeds.add_message(data, table)
+            elif suite == "dkimpy" and name.endswith((".txt", ".dns")):
+                seeds.add("keyrecord", data.strip())
+
+
+def add_arc_suite(seeds, corpus):
+    """The ARC suite: messages (A-R fields, ARC tag lists) and its records."""
+    suite = os.path.join(corpus, "arc-test-suite")
+    for name in sorted(os.listdir(suite)):
+        if not name.endswith(".yml"):
+            continue
+        for doc in yaml.safe_load_all(read(os.path.join(suite, name))):
+            records = {k.lower(): [re.sub(r"\s+", " ", str(v))]
+                       for k, v in (doc.get("txt-records") or {}).items()}
+            seeds.add_table(records)
+            for test in (doc.get("tests") or {}).values():
+                message = test.get("message") or ""
+                seeds.add_message(message.replace("\n", "\r\n").encode(), records)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    corpus, output = sys.argv[1:]
+    seeds = Seeds(output)
+    tables = suite_tables(corpus)
+    for table in tables.values():
+        seeds.add_table(table)
+    add_files(seeds, corpus, tables)
+    add_arc_suite(seeds, corpus)
+    print(" ".join(f"{target}={n}" for target, n in seeds.count.items()))
+
+
+main()

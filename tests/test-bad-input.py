@@ -1,0 +1,311 @@
+"""Bad input (issue 2, "Bad input"): malformed, hostile and huge messages,
+signatures and keys each give a defined result with a reason, within bounded
+time and memory, through the real dkim-verify and dkim-sign.
+
+Every case runs as its own process, so that its time and its peak memory
+(ru_maxrss from wait4) are its own.  The bounds are generous enough for a
+busy 2-core machine under ASan; what they catch is cost that grows with the
+input (a 50 MB body, 100,000 h= entries, 10,000 fields), which would exceed
+them many times over.  Every Authentication-Results field printed is also
+checked for characters that could end it or inject another field."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import oracles
+import tap
+from dkimtools import parse_verify_output, tool
+
+DOMAIN = "example.com"
+NOW = 1700000000
+# Wall-clock bound for one tool run.
+TIME_LIMIT = 60
+# Memory a case may use beyond what verifying a small message takes.
+EXTRA_RSS_MB = 32
+# How much more memory a 50 MB body may take than a 1 MB one.
+STREAMING_RSS_MB = 8
+BASE = (b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\n"
+        b"Subject: bad input\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+        b"Message-ID: <bad-input@example.com>\r\n\r\nHello.\r\n")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: bytes
+    stderr: str
+    seconds: float
+    rss_mb: float
+
+
+# Runs argv[2:] and writes its peak RSS (KiB) to argv[1].  A tool started
+# straight from this Python process would report Python's peak as its own,
+# since Linux carries the peak RSS across exec; a small helper that forks
+# the tool itself sees the tool's own.
+_MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256)
+"""
+
+
+def run(argv):
+    """Runs a tool to completion (killed after TIME_LIMIT) and measures it."""
+    with open(os.devnull, "rb") as stdin, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as rss:
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-c", _MEASURE, rss.name, *argv],
+                                stdin=stdin, stdout=out, stderr=err, start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=TIME_LIMIT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            returncode = proc.wait()
+        seconds = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        return Run(returncode, out.read(), err.read().decode(errors="replace"), seconds,
+                   int(rss.read() or 0) / 1024)
+
+
+class Setup:
+    """Keys, DNS table and temporary files shared by the cases."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.key = oracles.SigningKey.generate("rsa-sha256")
+        self.key_file = self.write("sel.private", self.key.pem(), 0o600)
+        good_p = self.key.dns_record().split("p=")[1]
+        records = {
+            "sel": self.key.dns_record(),
+            "garbage": "v=DKIM1; k=rsa; p=!!not*base64!!",
+            "notder": "v=DKIM1; k=rsa; p=" + "QUFB" * 64,
+            "truncated": "v=DKIM1; k=rsa; p=" + good_p[:len(good_p) // 2 // 4 * 4],
+        }
+        self.table = self.write("dns.txt", "".join(
+            f"{selector}._domainkey.{DOMAIN} {value}\n"
+            for selector, value in records.items()).encode())
+        self.baseline_mb = None
+
+    def write(self, name, data, mode=0o644):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, mode)
+        return path
+
+    def sign(self, message, *args, selector="sel"):
+        """Our dkim-sign's output; a signing failure stops the test."""
+        path = self.write("to-sign.eml", message)
+        done = run([tool("dkim-sign"), "-d", DOMAIN, "-s", selector, "-k", self.key_file,
+                    "--now", str(NOW), *args, path])
+        if done.returncode != 0:
+            raise RuntimeError(f"dkim-sign failed: {done.stderr}")
+        return done.stdout
+
+    def verify(self, message):
+        path = self.write("to-verify.eml", message)
+        done = run([tool("dkim-verify"), "-v", "--authserv-id", "mx.test.example",
+                    "--dns-table", self.table, "--now", str(NOW + 10), path])
+        return done, parse_verify_output(done.returncode, done.stdout.decode(errors="replace"),
+                                         done.stderr)
+
+
+# What dkim-verify -v prints: the Authentication-Results field (a first line
+# and TAB-led continuation lines), a line per signature, the verdict.  Text
+# from a message that broke out of its place would not fit.
+_VERIFY_OUTPUT = re.compile(rb"Authentication-Results: [\x20-\x7e]+\n(?:\t[\x20-\x7e]+\n)*"
+                            rb"(?:signature [0-9]+: [\x20-\x7e]+\n)*(?:skipped: [\x20-\x7e]+\n)?"
+                            rb"verdict: [a-z]+\n")
+
+
+def check_bounded(setup, label, done):
+    tap.diag(f"{label}: {done.seconds:.2f}s, {done.rss_mb:.1f} MB")
+    tap.ok(done.seconds < TIME_LIMIT and done.rss_mb <= setup.baseline_mb + EXTRA_RSS_MB,
+           f"{label}: bounded time and memory",
+           f"{done.seconds:.1f}s (limit {TIME_LIMIT}), {done.rss_mb:.0f} MB "
+           f"(limit {setup.baseline_mb:.0f} + {EXTRA_RSS_MB})")
+
+
+def expect(setup, label, message, verdict, results, reasons=None, skipped=0):
+    """Verifies `message`: the verdict, each signature's result and reason, the
+    exit code that goes with the verdict, a clean A-R field, the bounds."""
+    done, got = setup.verify(message)
+    detail = (f"exit {done.returncode}, verdict {got.verdict}\n"
+              + "\n".join(f"{s.result} {s.reason}: {s.explanation}" for s in got.signatures)
+              + f"\n{done.stderr}")
+    exit_code = {"pass": 0, "temperror": 75}.get(verdict, 1)
+    tap.ok(got.verdict == verdict and got.results() == results
+           and done.returncode == exit_code, f"{label}: {verdict} {' '.join(results)}", detail)
+    if reasons is not None:
+        tap.eq([s.reason for s in got.signatures], reasons, f"{label}: reasons")
+    tap.ok(all(s.explanation for s in got.signatures if s.result != "pass"),
+           f"{label}: every failure is explained", detail)
+    tap.ok(_VERIFY_OUTPUT.fullmatch(done.stdout), f"{label}: clean output, nothing injected",
+           done.stdout[:2000])
+    tap.ok(f"skipped: {skipped} " in done.stdout.decode(errors="replace") if skipped
+           else b"skipped:" not in done.stdout, f"{label}: {skipped} signatures skipped",
+           detail)
+    check_bounded(setup, label, done)
+
+
+def replace_tag(signed, tag, value):
+    """The signed message with a tag value of its first DKIM-Signature replaced (the
+    value ends at ';' or where the field ends)."""
+    return re.sub(rb"(DKIM-Signature:.*?[ ;\t\n]" + tag + rb"=)(?:[^;\r]|\r\n[ \t])*",
+                  lambda m: m[1] + value, signed, count=1, flags=re.S)
+
+
+def signature_field(signed):
+    return re.match(rb"DKIM-Signature:.*?\r\n(?![ \t])", signed, re.S)[0]
+
+
+def message_cases(setup):
+    signed = setup.sign(BASE)
+    done, got = setup.verify(signed)
+    setup.baseline_mb = done.rss_mb
+    tap.ok(got.verdict == "pass", "control: a well-formed signed message passes",
+           f"{got.signatures}\n{done.stderr}")
+
+    # No header/body separator: what there is is header; the body is empty.
+    headers_only = BASE.split(b"\r\n\r\n")[0]
+    expect(setup, "headers without separator or final line break",
+           setup.sign(headers_only), "pass", ["pass"])
+    expect(setup, "text without a single line break", b"no header, no separator, no line " * 100,
+           "none", [])
+
+    expect(setup, "NUL bytes in the body", setup.sign(BASE + b"a\0b\0\0c\r\n" * 100),
+           "pass", ["pass"])
+    expect(setup, "NUL byte in a signed header field",
+           setup.sign(BASE.replace(b"Subject: bad", b"Subject: b\0ad")), "pass", ["pass"])
+
+    expect(setup, "a signed 1 MB header line",
+           setup.sign(b"X-Long: " + b"a" * (1 << 20) + b"\r\n" + BASE,
+                      "--headers", "From:X-Long"), "pass", ["pass"])
+    expect(setup, "a 5 MB header line (over the 4 MiB header cap)",
+           signed.replace(b"\r\n\r\n", b"\r\nX-Huge: " + b"b" * (5 << 20) + b"\r\n\r\n", 1),
+           "permerror", ["permerror"], ["header-too-large"])
+
+    received = b"".join(b"Received: from relay%d.example.net\r\n" % i for i in range(10000))
+    expect(setup, "10,000 header fields, all signed (h= lists each)",
+           setup.sign(received + BASE, "--headers", "From:Received"), "pass", ["pass"])
+
+    broken = (b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=sel; h=from; "
+              b"bh=!!; b=!!\r\n")
+    expect(setup, "999 broken DKIM-Signature fields above a good one", broken * 999 + signed,
+           "permerror", ["permerror"] * 5, ["signature-syntax"] * 5, skipped=995)
+    expect(setup, "1,000 copies of a good DKIM-Signature field",
+           signature_field(signed) * 999 + signed, "pass", ["pass"] * 5, skipped=995)
+
+    b_value = re.search(rb"[ ;\t\n]b=([^;]*)", signature_field(signed))[1]
+    b_clean = re.sub(rb"\s", b"", b_value)
+    for label, value, result, reason in [
+            ("NUL byte inside b=", b"\0" + b_clean, "permerror", "signature-syntax"),
+            ("truncated b= (not base64)", b_clean[:-3], "permerror", "signature-syntax"),
+            ("garbage b=", b"@@@@%%%%", "permerror", "signature-syntax"),
+            ("b= three bytes short (valid base64)", b_clean[:-4], "fail",
+             "signature-mismatch"),
+            ("a 1 MB b=", b"AAAA" * (1 << 18), "fail", "signature-mismatch")]:
+        expect(setup, label, replace_tag(signed, rb"b", value), result, [result], [reason])
+    expect(setup, "truncated bh=", replace_tag(signed, rb"bh", b"2jUSOH9NhtVGCQWN"),
+           "permerror", ["permerror"], ["signature-syntax"])
+
+    for label, length in [("l= beyond 64 bits", b"9" * 40),
+                          ("l= of 2^64 - 1", b"18446744073709551615")]:
+        expect(setup, label, signed.replace(b"v=1;", b"v=1; l=" + length + b";", 1),
+               "permerror", ["permerror"], ["body-length"])
+
+    hundred_k = oracles.DKIMPY.sign(BASE, DOMAIN, "sel", setup.key, headers=["From"] * 100000,
+                                    timestamp=NOW)
+    expect(setup, "h= with 100,000 entries (signed so by dkimpy)", hundred_k, "pass", ["pass"])
+    expect(setup, "h= replaced by 100,000 entries",
+           replace_tag(signed, rb"h", b":".join([b"from"] * 100000)),
+           "fail", ["fail"], ["signature-mismatch"])
+
+    for selector in ("garbage", "notder", "truncated"):
+        expect(setup, f"key record with a {selector} p=", setup.sign(BASE, selector=selector),
+               "permerror", ["permerror"], ["key-data"])
+
+    expect(setup, "control characters in a tag value",
+           signed.replace(b"c=relaxed/relaxed;",
+                          b"c=relaxed\rX-Injected: yes\xff\r\n\t/x;", 1),
+           "permerror", ["permerror"], ["unknown-canonicalization"])
+
+
+def streaming_case(setup):
+    """Memory stays flat whatever the body size: a 50 MB body takes no more
+    than a 1 MB one, give or take STREAMING_RSS_MB."""
+    line = b"Streaming body line with  trailing  spaces \t \r\n"
+    peaks = {}
+    for megabytes in (1, 50):
+        body = line * (megabytes * (1 << 20) // len(line))
+        done, got = setup.verify(setup.sign(BASE + body))
+        peaks[megabytes] = done.rss_mb
+        tap.ok(got.verdict == "pass", f"{megabytes} MB body passes", got.signatures)
+        check_bounded(setup, f"{megabytes} MB body", done)
+    tap.ok(peaks[50] <= peaks[1] + STREAMING_RSS_MB,
+           "memory stays flat from a 1 MB to a 50 MB body",
+           f"1 MB: {peaks[1]:.1f} MB, 50 MB: {peaks[50]:.1f} MB")
+
+
+def expect_sign_refused(setup, label, key_file, error):
+    """dkim-sign fails with a clear message and prints no (unsigned) message."""
+    message = setup.write("refused.eml", BASE)
+    done = run([tool("dkim-sign"), "-d", DOMAIN, "-s", "sel", "-k", key_file, message])
+    tap.ok(done.returncode == 1 and error in done.stderr and done.stdout == b"",
+           f"{label}: refused with '{error}'",
+           f"exit {done.returncode}\nstderr: {done.stderr}\nstdout: {done.stdout[:200]!r}")
+    check_bounded(setup, label, done)
+
+
+def key_file_cases(setup):
+    expect_sign_refused(setup, "missing key file", os.path.join(setup.tmp, "absent.private"),
+                        "cannot open key file")
+    expect_sign_refused(setup, "key file is a directory", setup.tmp, "not a regular file")
+    if os.geteuid() == 0:
+        tap.skip("unreadable key file", "root reads any file")
+    else:
+        expect_sign_refused(setup, "unreadable key file",
+                            setup.write("unreadable.private", setup.key.pem(), 0),
+                            "Permission denied")
+
+    for label, data in [
+            ("garbage key file", b"this is not a key\n"),
+            ("PEM armour around garbage",
+             b"-----BEGIN PRIVATE KEY-----\nAAAAgarbage\n-----END PRIVATE KEY-----\n"),
+            ("truncated PEM key", setup.key.pem()[:300])]:
+        expect_sign_refused(setup, label, setup.write("bad.private", data, 0o600),
+                            "not a PEM private key")
+    small = oracles.SigningKey.generate("rsa-sha256", bits=512)
+    expect_sign_refused(setup, "512-bit RSA key",
+                        setup.write("small.private", small.pem(), 0o600), "RSA key has 512 bits")
+
+    for mode in (0o640, 0o604, 0o660):
+        unsafe = setup.write("unsafe.private", setup.key.pem(), mode)
+        expect_sign_refused(setup, f"key file mode {mode:04o}", unsafe, "chmod 600")
+    allowed = run([tool("dkim-sign"), "-d", DOMAIN, "-s", "sel", "-k", unsafe, "--now", str(NOW),
+                   "--allow-unsafe-key", setup.write("unsafe.eml", BASE)])
+    _, got = setup.verify(allowed.stdout)
+    tap.ok(allowed.returncode == 0 and got.verdict == "pass",
+           "--allow-unsafe-key signs with a group-readable key", allowed.stderr)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = Setup(tmp)
+        message_cases(setup)
+        streaming_case(setup)
+        key_file_cases(setup)
+
+
+tap.run(main)
