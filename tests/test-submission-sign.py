@@ -82,7 +82,10 @@ def main():
         userdb = {
             "alice@example.com": {"dkim_sign_from": "*@example.net,*@*.example.org"},
             "carol": {"dkim_sign_domain": "carol.example", "dkim_sign_selector": "ed",
-                      "dkim_sign_key": carol_key, "dkim_sign_from": "carol.example"},
+                      "dkim_sign_key": carol_key, "dkim_sign_from": "carol.example",
+                      "dkim_sign_canonicalization": "relaxed/simple",
+                      "dkim_sign_headers": "From:To:Subject:Date",
+                      "dkim_oversign_headers": "From,Subject", "dkim_sign_expire": "2d"},
         }
         # Users log in with their full address (the harness' default format drops the
         # domain), so alice's own domain is example.com; bob has no domain of his own.
@@ -137,8 +140,14 @@ def run_checks(dc, sink, dns, keys):
 
     tap.eq(submit(dc, "carol", "carol@carol.example", ss.message("carol@carol.example", "ed")),
            None, "one-domain settings from userdb: accepted")
-    ss.check_verifies(relayed_one(sink, "carol").data, dns, [("carol.example", "ed")],
+    relayed = relayed_one(sink, "carol")
+    ss.check_verifies(relayed.data, dns, [("carol.example", "ed")],
                       "Ed25519 only, with dkim_sign_domain/_selector/_key from userdb")
+    tags = ss.signature_tags(relayed.data)[0]
+    signed_fields = sorted(tags.get("h", "").lower().split(":"))
+    tap.eq((tags.get("c"), signed_fields, int(tags.get("x", 0)) - int(tags.get("t", 0))),
+           ("relaxed/simple", ["date", "from", "from", "subject", "subject", "to"], 2 * 86400),
+           "userdb canonicalization, signed and oversigned fields, and expiry (c=, h=, x=)")
 
     data = ss.message("alice@example.com", "bdat")
     tap.eq(submit(dc, ALICE, "alice@example.com", data, bdat=True), None,

@@ -7,6 +7,7 @@ set them up. Key records are served by a real NSD; dkim-verify resolves through 
 offline oracles (dkimpy, OpenDKIM) get the records exactly as NSD serves them.
 """
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -121,14 +122,19 @@ def signature_headers(data):
     return [f for f in fields if f.lower().startswith("dkim-signature:")]
 
 
+def signature_tags(data):
+    """The tags of each DKIM-Signature in `data`, top first, as {name: value} with the
+    folding whitespace removed."""
+    return [{name.strip(): re.sub(r"\s+", "", value)
+             for name, _, value in (part.partition("=") for part in
+                                    field.split(":", 1)[1].split(";"))
+             if value}
+            for field in signature_headers(data)]
+
+
 def signed_pairs(data):
     """(d, s) of each DKIM-Signature in `data`, top first."""
-    pairs = []
-    for field in signature_headers(data):
-        tags = dict(part.strip().split("=", 1) for part in field.split(":", 1)[1].split(";")
-                    if "=" in part)
-        pairs.append((tags.get("d", "").strip(), tags.get("s", "").strip()))
-    return pairs
+    return [(tags.get("d", ""), tags.get("s", "")) for tags in signature_tags(data)]
 
 
 def served_records(dns, names):
