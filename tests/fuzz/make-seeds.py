@@ -10,6 +10,7 @@ target documents at its top:
              records its signatures name and a clock just after its t=
   from       From field values
   authres    (ARC-)Authentication-Results field values
+  sign       each message after an option byte (simple and relaxed, with l=)
 The seeds are derived at run time and never kept in the repository."""
 import hashlib
 import os
@@ -18,7 +19,7 @@ import sys
 
 import yaml
 
-TARGETS = ("signature", "keyrecord", "verify", "from", "authres")
+TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign")
 MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
 # The default clock of fuzz-verify, for messages without t=.
 DEFAULT_NOW = 1700000000
@@ -94,6 +95,9 @@ class Seeds:
 
     def add_message(self, message, table):
         self.add("verify", verify_seed(message, table))
+        # fuzz-sign's option byte: simple/simple, and relaxed/relaxed with l=.
+        for options in (b"\x00", b"\x07"):
+            self.add("sign", options + message)
         for name, value in header_fields(message):
             if name in (b"dkim-signature", b"arc-message-signature"):
                 self.add("signature", value)
