@@ -327,6 +327,11 @@ size_t dkim_verifier_skipped_signatures(const dkim_verifier *verifier);
 const char *dkim_verifier_from_domain(const dkim_verifier *verifier);
 void dkim_verifier_free(dkim_verifier **verifier);
 
+/* Syntax of a signing domain (d=: at least two labels) and of a selector
+ * (s=): dot-separated labels of letters, digits, '-' and '_'. */
+bool dkim_domain_syntax_ok(const char *domain);
+bool dkim_selector_syntax_ok(const char *selector);
+
 /* True when the two domains align in the relaxed DMARC sense (RFC 7489
  * §3.1.1): equal organizational domains, using the public suffix list. */
 bool dkim_domains_aligned(const char *domain1, const char *domain2);

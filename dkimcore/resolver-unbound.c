@@ -8,10 +8,12 @@
 #include "dkim-private.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unbound.h>
+#include <unistd.h>
 
 #define DNS_TYPE_TXT 16
 #define DNS_CLASS_IN 1
@@ -193,6 +195,13 @@ configure(struct ub_ctx *ctx, const struct dkim_resolver_config *config,
 		return -1;
 	}
 	if (config->trust_anchor != NULL) {
+		/* libunbound reads the file only at the first query, and then
+		 * fails every query: check it now, while it is a config error. */
+		if (access(config->trust_anchor, R_OK) < 0) {
+			dkim_error_set(error, "cannot read trust anchor %s: %s",
+				       config->trust_anchor, strerror(errno));
+			return -1;
+		}
 		if ((ret = ub_ctx_add_ta_file(ctx, config->trust_anchor)) != 0) {
 			dkim_error_set(error, "cannot load trust anchor %s: %s",
 				       config->trust_anchor, ub_strerror(ret));

@@ -91,6 +91,19 @@ dkim_selector_is_valid(const char *str, size_t len)
 }
 
 bool
+dkim_domain_syntax_ok(const char *domain)
+{
+	return domain != NULL && dkim_domain_is_valid(domain, strlen(domain));
+}
+
+bool
+dkim_selector_syntax_ok(const char *selector)
+{
+	return selector != NULL &&
+		dkim_selector_is_valid(selector, strlen(selector));
+}
+
+bool
 dkim_domain_is_within(const char *sub, size_t sub_len, const char *domain,
 		      size_t domain_len)
 {

@@ -230,18 +230,29 @@ main(int argc, char *argv[])
 	const char *out_dir = NULL;
 
 	tool_name = "dkim-bench";
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: %s\n", usage);
+		return EXIT_SUCCESS;
+	}
 	if (argc < 4)
 		tool_usage_error(usage, "missing arguments");
 	const char *mode = argv[1], *corpus = argv[2], *class = argv[3];
+	bool signing = strcmp(mode, "sign") == 0;
+	if (!signing && strcmp(mode, "verify") != 0)
+		tool_usage_error(usage, "mode is verify or sign, not %s", mode);
 	for (int i = 4; i < argc; i++) {
-		if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc)
+		bool has_value = i + 1 < argc;
+
+		if (strcmp(argv[i], "--limit") == 0 && has_value)
 			limit = (size_t)tool_parse_number(usage, "--limit",
 							  argv[++i], 1,
 							  SIZE_MAX / 2);
-		else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--out") == 0 && has_value && signing)
 			out_dir = argv[++i];
 		else
-			tool_usage_error(usage, "unknown argument %s", argv[i]);
+			tool_usage_error(usage, "unexpected argument %s%s",
+					 argv[i], has_value ? "" :
+					 " (missing value?)");
 	}
 
 	char path[4096];
@@ -266,15 +277,13 @@ main(int argc, char *argv[])
 	size_t done;
 	double secs;
 
-	if (strcmp(mode, "verify") == 0) {
+	if (!signing) {
 		load_key_table(corpus);
 		done = verify_all(messages, count, &secs);
 		printf("verified %zu of %zu in %.6f seconds\n", done, count,
 		       secs);
 		return EXIT_SUCCESS;
 	}
-	if (strcmp(mode, "sign") != 0)
-		tool_usage_error(usage, "mode is verify or sign");
 
 	struct dkim_error error;
 	dkim_privkey *key;
@@ -316,14 +325,15 @@ main(int argc, char *argv[])
 
 	for (size_t i = 0; out_dir != NULL && i < count; i++) {
 		snprintf(path, sizeof(path), "%s/%s", out_dir, messages[i].name);
+		if (fields[i] == NULL)
+			continue; /* not signed: counted as a failure above */
 		FILE *file = fopen(path, "wb");
-		if (file == NULL || fields[i] == NULL) {
-			tool_error("cannot write %s", path);
+		if (file == NULL || fputs(fields[i], file) < 0 ||
+		    fwrite(messages[i].data, 1, messages[i].size, file) !=
+		    messages[i].size || fclose(file) != 0) {
+			tool_error("cannot write %s: %s", path, strerror(errno));
 			return EXIT_FAILURE;
 		}
-		fputs(fields[i], file);
-		fwrite(messages[i].data, 1, messages[i].size, file);
-		fclose(file);
 	}
 	printf("signed %zu of %zu in %.6f seconds\n", done, count, secs);
 	return EXIT_SUCCESS;

@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,12 +95,13 @@ int
 main(int argc, char *argv[])
 {
 	const char *domain = NULL, *selector = NULL, *dir = ".";
-	bool ed25519 = false, force = false;
+	bool ed25519 = false, force = false, bits_given = false;
 	unsigned bits = 2048;
 	struct dkim_error error;
 	int opt;
 
 	tool_name = "dkim-genkey";
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "d:s:t:b:D:fh", long_options,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -110,14 +112,15 @@ main(int argc, char *argv[])
 			selector = optarg;
 			break;
 		case 't':
-			if (strcmp(optarg, "ed25519") == 0)
+			if (strcasecmp(optarg, "ed25519") == 0)
 				ed25519 = true;
-			else if (strcmp(optarg, "rsa") != 0)
+			else if (strcasecmp(optarg, "rsa") != 0)
 				tool_usage_error(usage, "-t is rsa or ed25519");
 			break;
 		case 'b':
 			bits = (unsigned)tool_parse_number(usage, "-b", optarg,
 							   1024, 8192);
+			bits_given = true;
 			break;
 		case 'D':
 			dir = optarg;
@@ -129,11 +132,23 @@ main(int argc, char *argv[])
 			printf("usage: %s\n", usage);
 			return EXIT_SUCCESS;
 		default:
-			tool_usage_error(usage, "unknown option");
+			tool_bad_option(usage, argv);
 		}
 	}
-	if (domain == NULL || selector == NULL || optind != argc)
+	if (optind != argc)
+		tool_usage_error(usage, "unexpected argument %s", argv[optind]);
+	if (domain == NULL || selector == NULL)
 		tool_usage_error(usage, "-d and -s are required");
+	/* The selector also names the files: no path may sneak in. */
+	if (!dkim_domain_syntax_ok(domain))
+		tool_usage_error(usage, "-d %s is not a domain name (labels of "
+				 "letters, digits, '-', no trailing dot)",
+				 domain);
+	if (!dkim_selector_syntax_ok(selector))
+		tool_usage_error(usage, "-s %s is not a selector (labels of "
+				 "letters, digits, '-', '_')", selector);
+	if (ed25519 && bits_given)
+		tool_usage_error(usage, "-b applies to RSA keys only");
 
 	char *pem = generate_pem(ed25519, bits);
 	dkim_privkey *key = NULL;

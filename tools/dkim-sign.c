@@ -165,6 +165,7 @@ main(int argc, char *argv[])
 
 	tool_name = "dkim-sign";
 	dkim_sign_config_init(&config);
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "d:s:k:c:i:x:lh", long_options,
 				  NULL)) != -1) {
 		switch (opt) {
@@ -218,7 +219,7 @@ main(int argc, char *argv[])
 			printf("usage: %s\n", usage);
 			return EXIT_SUCCESS;
 		default:
-			tool_usage_error(usage, "unknown option");
+			tool_bad_option(usage, argv);
 		}
 	}
 	if (single.domain != NULL || single.selector != NULL ||

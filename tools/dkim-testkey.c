@@ -121,6 +121,43 @@ check_private_key(const char *keyfile, unsigned flags, const char *record,
 	dkim_privkey_free(&key);
 }
 
+/* Syntax, size and flags of the record, and with a key file whether it
+ * belongs to it.  A record split wrongly is reported, yet the key is
+ * still compared: both answers help whoever fixes the record. */
+static void
+check_record(const char *record, size_t len, const char *keyfile,
+	     unsigned flags)
+{
+	struct dkim_key_record info;
+	struct dkim_error error;
+
+	check_splitting(record, len);
+	enum dkim_reason reason = dkim_key_record_parse(record, len, &info,
+							NULL, &error);
+	if (reason != DKIM_REASON_NONE) {
+		problem("%s", error.text);
+		return;
+	}
+	if (info.revoked) {
+		problem("the key is revoked (empty p=)");
+		return;
+	}
+	printf("key: %s, %u bits\n",
+	       info.type == DKIM_KEY_ED25519 ? "Ed25519" : "RSA", info.bits);
+	if (info.type == DKIM_KEY_RSA && info.bits < 2048)
+		printf("warning: RSA keys under 2048 bits are weak; generate "
+		       "a 2048-bit key\n");
+	if (info.testing)
+		printf("warning: t=y (testing): receivers may treat signed "
+		       "mail as unsigned\n");
+	if (!info.email_service)
+		problem("s= does not include email");
+	if (!info.allows_sha256)
+		problem("h= does not include sha256");
+	if (keyfile != NULL)
+		check_private_key(keyfile, flags, record, len);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -130,6 +167,7 @@ main(int argc, char *argv[])
 	int opt;
 
 	tool_name = "dkim-testkey";
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "d:s:k:h", long_options,
 				  NULL)) != -1) {
 		if (tool_resolver_option(&resolver_options, opt, optarg))
@@ -155,11 +193,16 @@ main(int argc, char *argv[])
 			printf("usage: %s\n", usage);
 			return EXIT_SUCCESS;
 		default:
-			tool_usage_error(usage, "unknown option");
+			tool_bad_option(usage, argv);
 		}
 	}
-	if (domain == NULL || selector == NULL || optind != argc)
+	if (optind != argc)
+		tool_usage_error(usage, "unexpected argument %s", argv[optind]);
+	if (domain == NULL || selector == NULL)
 		tool_usage_error(usage, "-d and -s are required");
+	if (!dkim_domain_syntax_ok(domain) || !dkim_selector_syntax_ok(selector))
+		tool_usage_error(usage, "%s._domainkey.%s is not a valid key "
+				 "record name", selector, domain);
 
 	dkim_resolver *resolver = tool_resolver_create(&resolver_options,
 						       usage);
@@ -168,61 +211,31 @@ main(int argc, char *argv[])
 	const struct dkim_dns_result *answer =
 		dkim_resolver_lookup(resolver, qname, timeout_msecs);
 
-	switch (answer->status) {
-	case DKIM_DNS_FOUND:
-		break;
-	case DKIM_DNS_NOT_FOUND:
+	if (answer->dnssec == DKIM_DNSSEC_BOGUS) {
+		problem("DNSSEC validation of %s failed (bogus)", qname);
+	} else if (answer->status == DKIM_DNS_NOT_FOUND) {
 		problem("no TXT record at %s", qname);
-		break;
-	case DKIM_DNS_TIMEOUT:
-	case DKIM_DNS_ERROR:
+	} else if (answer->status != DKIM_DNS_FOUND) {
 		problem("DNS lookup of %s failed: %s", qname,
 			answer->detail != NULL ? answer->detail : "error");
-		break;
-	}
-	if (answer->dnssec == DKIM_DNSSEC_BOGUS)
-		problem("DNSSEC validation of %s failed (bogus)", qname);
-	if (answer->status == DKIM_DNS_FOUND && answer->record_count != 1)
+	} else if (answer->record_count != 1) {
 		problem("%zu TXT records at %s: DKIM needs exactly one",
 			answer->record_count, qname);
-
-	if (problems == 0) {
-		const char *record = answer->records[0];
-		size_t len = answer->record_lengths[0];
-		struct dkim_key_record info;
-		struct dkim_error error;
-
+	} else {
 		printf("record at %s (%u TXT string%s):\n  %s\n", qname,
 		       answer->string_counts[0],
-		       answer->string_counts[0] == 1 ? "" : "s", record);
-		check_splitting(record, len);
-		enum dkim_reason reason =
-			dkim_key_record_parse(record, len, &info, NULL, &error);
-		if (reason != DKIM_REASON_NONE)
-			problem("%s", error.text);
-		else if (info.revoked)
-			problem("the key is revoked (empty p=)");
-		else {
-			printf("key: %s, %u bits\n",
-			       info.type == DKIM_KEY_ED25519 ? "Ed25519" : "RSA",
-			       info.bits);
-			if (info.type == DKIM_KEY_RSA && info.bits < 2048)
-				printf("warning: RSA keys under 2048 bits are "
-				       "weak; generate a 2048-bit key\n");
-			if (info.testing)
-				printf("warning: t=y (testing): receivers may "
-				       "treat signed mail as unsigned\n");
-			if (!info.email_service)
-				problem("s= does not include email");
-			if (!info.allows_sha256)
-				problem("h= does not include sha256");
-		}
-		if (keyfile != NULL && problems == 0)
-			check_private_key(keyfile, flags, record, len);
+		       answer->string_counts[0] == 1 ? "" : "s",
+		       answer->records[0]);
+		check_record(answer->records[0], answer->record_lengths[0],
+			     keyfile, flags);
 	}
-	printf("DNSSEC: %s\n", answer->dnssec == DKIM_DNSSEC_OFF ?
-	       "not validated (no trust anchor given)" :
-	       dkim_dnssec_name(answer->dnssec));
+	/* Only an answer (or its absence, proven) carries a DNSSEC state. */
+	if (answer->status == DKIM_DNS_FOUND ||
+	    answer->status == DKIM_DNS_NOT_FOUND ||
+	    answer->dnssec == DKIM_DNSSEC_BOGUS)
+		printf("DNSSEC: %s\n", answer->dnssec == DKIM_DNSSEC_OFF ?
+		       "not validated (no trust anchor given)" :
+		       dkim_dnssec_name(answer->dnssec));
 	if (problems == 0)
 		printf("OK\n");
 

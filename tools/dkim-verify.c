@@ -83,6 +83,7 @@ main(int argc, char *argv[])
 
 	tool_name = "dkim-verify";
 	dkim_verify_config_init(&config);
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "vh", long_options,
 				  NULL)) != -1) {
 		if (tool_resolver_option(&resolver_options, opt, optarg))
@@ -118,7 +119,7 @@ main(int argc, char *argv[])
 			printf("usage: %s\n", usage);
 			return EXIT_SUCCESS;
 		default:
-			tool_usage_error(usage, "unknown option");
+			tool_bad_option(usage, argv);
 		}
 	}
 	if (argc - optind > 1)
@@ -149,8 +150,10 @@ main(int argc, char *argv[])
 		for (size_t i = 0; i < count; i++)
 			print_signature(i, dkim_verifier_signature(verifier, i));
 		if (dkim_verifier_skipped_signatures(verifier) > 0)
-			printf("skipped: %zu signatures beyond the limit\n",
-			       dkim_verifier_skipped_signatures(verifier));
+			printf("skipped: %zu signature%s beyond the limit\n",
+			       dkim_verifier_skipped_signatures(verifier),
+			       dkim_verifier_skipped_signatures(verifier) == 1 ?
+			       "" : "s");
 		printf("verdict: %s\n",
 		       dkim_result_name(dkim_verifier_verdict(verifier)));
 	}

@@ -1,6 +1,7 @@
 #include "tool-common.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,13 @@ tool_usage_error(const char *usage, const char *fmt, ...)
 	va_end(args);
 	fprintf(stderr, "\nusage: %s\n", usage);
 	exit(EXIT_USAGE);
+}
+
+void
+tool_bad_option(const char *usage, char *const argv[])
+{
+	tool_usage_error(usage, "unknown option or missing value: %s",
+			 argv[optind - 1]);
 }
 
 unsigned long long

@@ -18,6 +18,10 @@ extern const char *tool_name;
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tool_usage_error(const char *usage, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
+/* For getopt's '?': names the offending argument.  The tools set
+ * opterr = 0 so that getopt does not print its own message too. */
+void tool_bad_option(const char *usage, char *const argv[])
+	__attribute__((noreturn));
 
 /* Parses a decimal number in [min, max] or exits with a usage error. */
 unsigned long long tool_parse_number(const char *usage, const char *option,
