@@ -13,8 +13,6 @@
 #include "mail-storage.h"
 #include "dkim-dovecot.h"
 
-#include <unistd.h>
-
 /* Limits for the numeric settings (see dovecot-dkim(7)). */
 #define DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS (60 * 1000)
 #define DKIM_SETTINGS_MAX_SIGNATURES 100
@@ -280,15 +278,6 @@ dkim_resolver *dkim_resolver_set_get(struct dkim_resolver_set *set,
 	array_foreach(&set->entries, entry) {
 		if (strcmp(entry->dns_key, key) == 0)
 			return entry->resolver;
-	}
-	/* libunbound reads the trust anchor only at the first query and then
-	   fails every query: say why here, where the admin looks. */
-	if (dns->trust_anchor != NULL && access(dns->trust_anchor, R_OK) < 0) {
-		e_error(event, "Cannot create the DNS resolver "
-			"(signatures get temperror): "
-			"dkim_dns_trust_anchor: access(%s) failed: %m",
-			dns->trust_anchor);
-		return resolver_unavailable(set);
 	}
 	if (dkim_resolver_new(dns, &new_entry.resolver, &error) < 0) {
 		e_error(event, "Cannot create the DNS resolver "
