@@ -1,6 +1,6 @@
 """Submission signing when keys go wrong or change, in a private Dovecot relaying to a sink.
 
-Covers: an unreadable key (451 so the client retries, or relayed unsigned, per
+Covers: a configuration mistake (451, logged), an unreadable key (451 so the client retries, or relayed unsigned, per
 dkim_sign_failure; never lost, never half-signed), a key readable by group (refused with a
 clear log line unless dkim_sign_allow_unsafe_keys), a key file replaced and a SigningTable
 edited while one submission process keeps running (picked up without a restart), and a
@@ -22,7 +22,7 @@ rot._domainkey.example.com   example.com:rot:{keys}/example.com/rot.private
 next._domainkey.example.com  example.com:next:{keys}/example.com/next.private
 """
 SIGNINGTABLE = "*@example.com rot._domainkey.example.com\n"
-EXPECTED_ERRORS = [r"dkim: signing failed"]
+EXPECTED_ERRORS = [r"dkim: signing failed", r"dkim: configuration error"]
 
 
 def plugin_settings(keys, **overrides):
@@ -73,6 +73,7 @@ def main():
                 check_changes_while_running(dc, sink, keys)
                 check_unreadable_key(dc, sink, keys)
                 check_unsafe_permissions(dc, sink, keys)
+                check_configuration_error(dc, sink, keys)
             except Exception:
                 tap.diag("Dovecot's log:\n" + dc.log_text()[-30000:])
                 raise
@@ -173,6 +174,20 @@ def check_unsafe_permissions(dc, sink, keys):
     sink.clear()
     tap.eq(verdicts(relayed[0].data, keys.records), ["pass"], "and signed")
     os.chmod(key_path, 0o600)
+
+
+def check_configuration_error(dc, sink, keys):
+    dc.reload(plugin_settings=plugin_settings(keys, dkim_sign_canonicalization="loose"))
+    session = Session(dc)
+    refusal = session.send(ss.message(USER, "misconfigured"))
+    session.close()
+    tap.ok(refusal is not None and refusal[0] == 451,
+           "a setting mistake tempfails the message rather than relaying it unsigned",
+           refusal)
+    tap.ok(any("configuration error: dkim_sign_canonicalization: 'loose'" in line
+               for line in dc.error_lines()), "and the log names the setting")
+    tap.eq(sink.messages, [], "nothing relayed")
+    dc.reload(plugin_settings=plugin_settings(keys))
 
 
 tap.run(main)

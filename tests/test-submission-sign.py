@@ -81,6 +81,7 @@ def main():
 
         userdb = {
             "alice@example.com": {"dkim_sign_from": "*@example.net,*@*.example.org"},
+            "dave@example.com": {"dkim_sign": "no"},
             "carol": {"dkim_sign_domain": "carol.example", "dkim_sign_selector": "ed",
                       "dkim_sign_key": carol_key, "dkim_sign_from": "carol.example",
                       "dkim_sign_canonicalization": "relaxed/simple",
@@ -95,7 +96,7 @@ def main():
         with nsd.NsdServer(keys.records) as dns, smtpsink.SmtpSink() as sink, \
                 dovecot.Dovecot(relay_port=sink.port, submission_plugins=[ss.PLUGIN],
                                 plugin_settings=plugin_settings(keys), userdb_fields=userdb,
-                                users=("alice@example.com", "bob", "carol"),
+                                users=(ALICE, "bob", "carol", "dave@example.com"),
                                 global_settings=global_settings) as dc:
             try:
                 run_checks(dc, sink, dns, keys)
@@ -178,6 +179,12 @@ def run_checks(dc, sink, dns, keys):
     tap.ok(log_lines_since(dc, start, r"dkim: not signed \(user=bob, "
                            r"from_domain=example\.com\): user may not sign for From"),
            "foreign From: logged why")
+
+    tap.eq(submit(dc, "dave@example.com", "dave@example.com",
+                  ss.message("dave@example.com", "not for dave")), None,
+           "dkim_sign = no from userdb: accepted")
+    tap.ok(not ss.signature_headers(relayed_one(sink, "dkim_sign = no").data),
+           "dkim_sign = no: relayed unsigned")
 
     no_from = ss.message(None, "no From")
     two_from = ss.message("alice@example.com", "two From",
