@@ -369,15 +369,19 @@ struct dkim_dns_query {
 	bool pending;
 	uint64_t expires_msecs;		/* 0 = never */
 	int async_id;			/* backend's handle */
+	unsigned refcount;		/* holders besides the cache */
 };
 
 dkim_resolver *dkim_resolver_alloc(const struct dkim_resolver_backend *backend,
 				   void *context);
 void *dkim_resolver_context(dkim_resolver *resolver);
 /* Returns the (possibly cached or shared) query for qname and starts it
- * if needed.  Owned by the resolver. */
+ * if needed.  The resolver owns it; the caller holds a reference, which
+ * keeps it out of cache eviction, until dkim_dns_query_release(). */
 struct dkim_dns_query *dkim_resolver_start(dkim_resolver *resolver,
 					   const char *qname);
+/* Drops the caller's reference (no-op for NULL) and clears the pointer. */
+void dkim_dns_query_release(struct dkim_dns_query **query);
 /* Waits until the query is answered or the deadline (CLOCK_MONOTONIC,
  * msecs) passes.  Returns false on timeout. */
 bool dkim_resolver_wait(dkim_resolver *resolver, struct dkim_dns_query *query,

@@ -178,7 +178,8 @@ void dkim_resolver_free(dkim_resolver **resolver);
 
 /* A synchronous lookup (used by dkim-testkey).  The records are the TXT
  * character-strings of each record, concatenated.  The result stays valid
- * until the resolver is freed. */
+ * until the next dkim_resolver_lookup() on this resolver, or until it is
+ * freed. */
 struct dkim_dns_result {
 	enum dkim_dns_status status;
 	enum dkim_dnssec dnssec;

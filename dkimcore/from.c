@@ -41,6 +41,16 @@ strip_comments_and_quotes(const char *value, size_t len, struct dkim_buf *out)
 	}
 }
 
+/* A ',', ':' or ';' outside quotes: a list or a group.  By length, not
+ * as a C string: a NUL byte must not hide a second address. */
+static bool
+has_list_separator(const char *text, size_t len)
+{
+	return memchr(text, ',', len) != NULL ||
+		memchr(text, ':', len) != NULL ||
+		memchr(text, ';', len) != NULL;
+}
+
 char *
 dkim_from_domain(const char *value, size_t len)
 {
@@ -65,7 +75,7 @@ dkim_from_domain(const char *value, size_t len)
 			goto out;
 		addr = lt + 1;
 		addr_end = gt;
-	} else if (strpbrk(clean.data, ",:;") != NULL) {
+	} else if (has_list_separator(clean.data, clean.len)) {
 		goto out;
 	}
 

@@ -18,6 +18,8 @@ struct dkim_resolver {
 	struct dkim_dns_query *buckets[DKIM_RESOLVER_BUCKETS];
 	size_t query_count;
 	struct dkim_dns_result timeout_result;
+	/* What the last dkim_resolver_lookup() returned, kept alive. */
+	struct dkim_dns_query *last_lookup;
 
 	dkim_dns_lookup_func *lookup;
 	void *lookup_context;
@@ -103,6 +105,9 @@ query_free(struct dkim_dns_query *query)
 	free(query);
 }
 
+/* Drops answers nobody holds; queries in flight or referenced by a
+ * verifier (a sender can make us look up any number of names while a
+ * message still uses its answers) stay. */
 static void
 evict_answered(dkim_resolver *resolver)
 {
@@ -110,7 +115,7 @@ evict_answered(dkim_resolver *resolver)
 		struct dkim_dns_query **link = &resolver->buckets[i];
 		while (*link != NULL) {
 			struct dkim_dns_query *query = *link;
-			if (query->pending) {
+			if (query->pending || query->refcount > 0) {
 				link = &query->next;
 				continue;
 			}
@@ -163,6 +168,7 @@ dkim_resolver_start(dkim_resolver *resolver, const char *qname)
 	}
 	if (query != NULL) {
 		free(key);
+		query->refcount++;
 		if (answer_is_reusable(query))
 			return query;
 		dkim_dns_answer_clear(&query->answer);
@@ -173,12 +179,22 @@ dkim_resolver_start(dkim_resolver *resolver, const char *qname)
 		query->qname = key;
 		query->resolver = resolver;
 		query->next = resolver->buckets[bucket];
+		query->refcount = 1;
 		resolver->buckets[bucket] = query;
 		resolver->query_count++;
 	}
 	query->pending = true;
 	resolver->backend->start(resolver, query);
 	return query;
+}
+
+void
+dkim_dns_query_release(struct dkim_dns_query **query)
+{
+	if (*query == NULL)
+		return;
+	(*query)->refcount--;
+	*query = NULL;
 }
 
 void
@@ -228,8 +244,10 @@ const struct dkim_dns_result *
 dkim_resolver_lookup(dkim_resolver *resolver, const char *qname,
 		     unsigned timeout_msecs)
 {
+	dkim_dns_query_release(&resolver->last_lookup);
 	struct dkim_dns_query *query = dkim_resolver_start(resolver, qname);
 
+	resolver->last_lookup = query;
 	if (!dkim_resolver_wait(resolver, query,
 				dkim_monotonic_msecs() + timeout_msecs)) {
 		resolver->timeout_result.status = DKIM_DNS_TIMEOUT;
@@ -319,7 +337,8 @@ dkim_resolver_free(dkim_resolver **resolver_p)
 
 	if (resolver == NULL)
 		return;
-	/* The backend goes first: it may still hold pending queries. */
+	/* The backend goes first: it may still hold pending queries.  Every
+	 * verifier using this resolver is gone, so no references remain. */
 	resolver->backend->deinit(resolver);
 	for (size_t i = 0; i < DKIM_RESOLVER_BUCKETS; i++) {
 		while (resolver->buckets[i] != NULL) {

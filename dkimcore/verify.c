@@ -495,6 +495,7 @@ dkim_verifier_free(dkim_verifier **verifier_p)
 		return;
 	for (size_t i = 0; i < verifier->sig_count; i++) {
 		dkim_signature_clear(&verifier->sigs[i].sig);
+		dkim_dns_query_release(&verifier->sigs[i].query);
 		free(verifier->sigs[i].qname);
 		free(verifier->sigs[i].explanation);
 	}

@@ -272,6 +272,12 @@ test_from(void)
 	from_is(" <joe@[192.0.2.1]>", NULL);
 	from_is(" joe@example.com.", "example.com");
 	from_is(" Joe\r\n <joe@example.net>", "example.net");
+
+	/* A NUL must not hide the rest of the value from the list check. */
+	static const char hidden_list[] = "a@victim.example\0, b@attacker.example";
+	char *domain = dkim_from_domain(hidden_list, sizeof(hidden_list) - 1);
+	tap_ok(domain == NULL, "a list behind a NUL byte is still a list");
+	free(domain);
 }
 
 static void
