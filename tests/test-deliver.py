@@ -18,7 +18,6 @@ import tempfile
 import dkim
 
 import dkimplugin
-import dkimtools
 import nsd
 import oracles
 import tap
@@ -60,16 +59,10 @@ def base_message(subject):
 
 def sign_with_dkim_sign(message, keydir):
     """Our own signer, making an RSA and an Ed25519 signature in one pass."""
-    paths = {}
-    for name, key in (("rsa", RSA_KEY), ("ed", ED_KEY)):
-        paths[name] = os.path.join(keydir, f"{name}.pem")
-        with open(os.open(paths[name], os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
-            handle.write(key.pem())
-    code, signed, stderr = dkimtools.sign(
-        message, "--key", f"{DOMAIN}:rsa:{paths['rsa']}", "--key", f"{DOMAIN}:ed:{paths['ed']}")
-    if code != 0:
-        raise RuntimeError(f"dkim-sign failed: {stderr}")
-    return signed
+    rsa = dkimplugin.write_private_key(RSA_KEY, os.path.join(keydir, "rsa.pem"))
+    ed = dkimplugin.write_private_key(ED_KEY, os.path.join(keydir, "ed.pem"))
+    return dkimplugin.dkim_sign(message, "--key", f"{DOMAIN}:rsa:{rsa}",
+                                "--key", f"{DOMAIN}:ed:{ed}")
 
 
 def samples(keydir):

@@ -20,6 +20,7 @@ import shutil
 import socket
 import tempfile
 
+import dkimtools
 import dovecot
 import nsd
 import procutil
@@ -136,6 +137,22 @@ class DnsBlackHole:
     @property
     def address(self):
         return f"127.0.0.1@{self.port}"
+
+
+def write_private_key(key, path):
+    """Writes an oracles.SigningKey as PEM, mode 0600 (dkim-sign refuses keys others can
+    read); returns the path."""
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
+        handle.write(key.pem())
+    return path
+
+
+def dkim_sign(message, *args):
+    """The message signed by our dkim-sign with `args` (e.g. -d, -s, -k or --key)."""
+    code, signed, stderr = dkimtools.sign(message, *args)
+    if code != 0:
+        raise procutil.HarnessError(f"dkim-sign {' '.join(args)} failed: {stderr}")
+    return signed
 
 
 def header_fields(message, name):
