@@ -17,6 +17,16 @@ import submission_signing as ss
 import tap
 
 USER = "alice@example.com"
+# Users of the same domain whose userdb fields change one setting each: userdb overrides
+# instead of reloads, which also shows that these settings work per user.
+RELAY_UNSIGNED = "ursula@example.com"       # dkim_sign_failure = unsigned
+UNSAFE_OK = "ulrich@example.com"            # dkim_sign_allow_unsafe_keys = yes
+MISCONFIGURED = "mona@example.com"          # dkim_sign_canonicalization = loose
+USERDB = {
+    RELAY_UNSIGNED: {"dkim_sign_failure": "unsigned"},
+    UNSAFE_OK: {"dkim_sign_allow_unsafe_keys": "yes"},
+    MISCONFIGURED: {"dkim_sign_canonicalization": "loose"},
+}
 KEYTABLE = """\
 rot._domainkey.example.com   example.com:rot:{keys}/example.com/rot.private
 next._domainkey.example.com  example.com:next:{keys}/example.com/next.private
@@ -25,28 +35,25 @@ SIGNINGTABLE = "*@example.com rot._domainkey.example.com\n"
 EXPECTED_ERRORS = [r"dkim: signing failed", r"dkim: configuration error"]
 
 
-def plugin_settings(keys, **overrides):
-    settings = {
-        "dkim_keytable": keys.path("KeyTable"),
-        "dkim_signingtable": f"refile:{keys.path('SigningTable')}",
-    }
-    settings.update(overrides)
-    return "".join(f"  {name} = {value}\n" for name, value in settings.items())
+def plugin_settings(keys):
+    return (f"  dkim_keytable = {keys.path('KeyTable')}\n"
+            f"  dkim_signingtable = refile:{keys.path('SigningTable')}\n")
 
 
 class Session:
     """One authenticated submission connection, i.e. one submission process (Dovecot's
     default service_count = 1), for several messages."""
 
-    def __init__(self, dc):
+    def __init__(self, dc, user=USER):
+        self.user = user
         self.smtp = smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=60)
         self.smtp.ehlo("client.test.example")
-        self.smtp.login(USER, dc.settings.password)
+        self.smtp.login(user, dc.settings.password)
 
     def send(self, data):
         """None when accepted, else (code, text)."""
         try:
-            smtpclient.send(self.smtp, USER, ["someone@remote.example"], data)
+            smtpclient.send(self.smtp, self.user, ["someone@remote.example"], data)
         except smtplib.SMTPDataError as exc:
             return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
         return None
@@ -67,7 +74,8 @@ def main():
         keys.write("SigningTable", SIGNINGTABLE)
         with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
                 relay_port=sink.port, submission_plugins=[ss.PLUGIN],
-                users=(USER,), global_settings="auth_username_format = %Lu\n",
+                users=(USER, *USERDB), userdb_fields=USERDB,
+                global_settings="auth_username_format = %Lu\n",
                 plugin_settings=plugin_settings(keys)) as dc:
             try:
                 check_changes_while_running(dc, sink, keys)
@@ -138,9 +146,8 @@ def check_unreadable_key(dc, sink, keys):
            verdicts(relayed[0].data, keys.records) == ["pass"],
            "the retried message arrives whole and signed: nothing lost")
 
-    dc.reload(plugin_settings=plugin_settings(keys, dkim_sign_failure="unsigned"))
     os.chmod(key_path, 0)
-    session = Session(dc)
+    session = Session(dc, RELAY_UNSIGNED)
     tap.eq(session.send(data), None, "unreadable key, dkim_sign_failure = unsigned: accepted")
     session.close()
     relayed = sink.wait_for(1)
@@ -154,7 +161,6 @@ def check_unreadable_key(dc, sink, keys):
 
 def check_unsafe_permissions(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
-    dc.reload(plugin_settings=plugin_settings(keys))
     os.chmod(key_path, 0o640)
     data = ss.message(USER, "group-readable key")
     session = Session(dc)
@@ -166,8 +172,7 @@ def check_unsafe_permissions(dc, sink, keys):
                "dkim_sign_allow_unsafe_keys" in line for line in dc.error_lines()),
            "the log says why and how to allow it")
 
-    dc.reload(plugin_settings=plugin_settings(keys, dkim_sign_allow_unsafe_keys="yes"))
-    session = Session(dc)
+    session = Session(dc, UNSAFE_OK)
     tap.eq(session.send(data), None, "with dkim_sign_allow_unsafe_keys = yes: accepted")
     session.close()
     relayed = sink.wait_for(1)
@@ -177,9 +182,8 @@ def check_unsafe_permissions(dc, sink, keys):
 
 
 def check_configuration_error(dc, sink, keys):
-    dc.reload(plugin_settings=plugin_settings(keys, dkim_sign_canonicalization="loose"))
-    session = Session(dc)
-    refusal = session.send(ss.message(USER, "misconfigured"))
+    session = Session(dc, MISCONFIGURED)
+    refusal = session.send(ss.message(MISCONFIGURED, "misconfigured"))
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451,
            "a setting mistake tempfails the message rather than relaying it unsigned",
@@ -187,7 +191,6 @@ def check_configuration_error(dc, sink, keys):
     tap.ok(any("configuration error: dkim_sign_canonicalization: 'loose'" in line
                for line in dc.error_lines()), "and the log names the setting")
     tap.eq(sink.messages, [], "nothing relayed")
-    dc.reload(plugin_settings=plugin_settings(keys))
 
 
 tap.run(main)
