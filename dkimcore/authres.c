@@ -1,6 +1,7 @@
 /* Authentication-Results fields (RFC 8601) for the dkim method, with
- * header.b (RFC 6008), and recognising our own authserv-id in fields that
- * arrive with a message (§5), so forged ones can be removed.
+ * header.b (RFC 6008), and for the arc method (RFC 8617 §7.2), and
+ * recognising our own authserv-id in fields that arrive with a message
+ * (§5), so forged ones can be removed.
  *
  * Every value taken from the message was sanitized by the verifier; here
  * each is written as a token when it is one and as a quoted-string
@@ -153,20 +154,29 @@ add_comment(struct items *items, const struct dkim_signature_result *sig)
 	items_add(items, &text);
 }
 
+/* "method=result", then reason="..." when there is an explanation. */
+static void
+add_result(struct items *items, const char *method, enum dkim_result result,
+	   const char *explanation)
+{
+	struct dkim_buf text = { 0 };
+
+	dkim_buf_printf(&text, "%s=%s", method, dkim_result_name(result));
+	items_add(items, &text);
+	if (explanation != NULL) {
+		dkim_buf_append_str(&text, "reason=");
+		append_quoted(&text, explanation);
+		items_add(items, &text);
+	}
+}
+
 static void
 add_resinfo(struct items *items, const dkim_verifier *verifier, size_t index)
 {
 	const struct dkim_signature_result *sig =
 		dkim_verifier_signature(verifier, index);
-	struct dkim_buf text = { 0 };
 
-	dkim_buf_printf(&text, "dkim=%s", dkim_result_name(sig->result));
-	items_add(items, &text);
-	if (sig->explanation != NULL) {
-		dkim_buf_append_str(&text, "reason=");
-		append_quoted(&text, sig->explanation);
-		items_add(items, &text);
-	}
+	add_result(items, "dkim", sig->result, sig->explanation);
 	add_comment(items, sig);
 	items_add_property(items, "header.d", sig->domain, append_value);
 	items_add_property(items, "header.i", sig->identity, append_identity);
@@ -176,6 +186,20 @@ add_resinfo(struct items *items, const dkim_verifier *verifier, size_t index)
 		char *prefix = header_b_prefix(verifier, index);
 		items_add_property(items, "header.b", prefix, append_value);
 		free(prefix);
+	}
+}
+
+/* No smtp.remote-ip: the library does not see the connection. */
+static void
+add_arc_resinfo(struct items *items, const struct dkim_arc_result *arc)
+{
+	struct dkim_buf text = { 0 };
+
+	add_result(items, "arc", arc->cv, arc->explanation);
+	if (arc->cv == DKIM_RESULT_PASS) {
+		dkim_buf_printf(&text, "header.oldest-pass=%u",
+				arc->oldest_pass);
+		items_add(items, &text);
 	}
 }
 
@@ -235,6 +259,16 @@ dkim_authres_value(const dkim_verifier *verifier, const char *authserv_id,
 		items_free(&items);
 		if (i + 1 < count)
 			dkim_buf_append_c(&value, ';');
+	}
+
+	const struct dkim_arc_result *arc;
+	if (dkim_verifier_arc(verifier, &arc) != DKIM_RESULT_NONE) {
+		struct items items = { 0 };
+
+		add_arc_resinfo(&items, arc);
+		dkim_buf_append_c(&value, ';');
+		append_items(&value, &items, fold);
+		items_free(&items);
 	}
 	return dkim_buf_steal(&value);
 }

@@ -98,6 +98,48 @@ dkim_canon_signature_field(enum dkim_canon canon, const char *field,
 }
 
 void
+dkim_header_hash_init(struct dkim_header_hash *hash, enum dkim_canon canon)
+{
+	memset(hash, 0, sizeof(*hash));
+	hash->canon = canon;
+	dkim_sha256_init(&hash->sha);
+}
+
+void
+dkim_header_hash_field(struct dkim_header_hash *hash, const char *field,
+		       size_t len)
+{
+	dkim_buf_truncate(&hash->text, 0);
+	dkim_canon_header(hash->canon, field, len, &hash->text);
+	dkim_sha256_update(&hash->sha, hash->text.data, hash->text.len);
+}
+
+void
+dkim_header_hash_stored(struct dkim_header_hash *hash,
+			const struct dkim_headers *headers, size_t index)
+{
+	const struct dkim_header_field *field = &headers->fields[index];
+
+	dkim_header_hash_field(hash, headers->data.data + field->offset,
+			       field->len);
+}
+
+void
+dkim_header_hash_finish(struct dkim_header_hash *hash, const char *sig_field,
+			size_t sig_field_len, size_t b_value_start,
+			size_t b_value_end,
+			unsigned char digest[DKIM_SHA256_LEN])
+{
+	dkim_buf_truncate(&hash->text, 0);
+	dkim_canon_signature_field(hash->canon, sig_field, sig_field_len,
+				   b_value_start, b_value_end, &hash->text);
+	dkim_sha256_update(&hash->sha, hash->text.data, hash->text.len);
+	dkim_sha256_final(&hash->sha, digest);
+	dkim_sha256_free(&hash->sha);
+	dkim_buf_free(&hash->text);
+}
+
+void
 dkim_hash_signed_headers(struct dkim_headers *headers, enum dkim_canon canon,
 			 const struct dkim_header_name *names, size_t count,
 			 const char *sig_field, size_t sig_field_len,
@@ -105,28 +147,17 @@ dkim_hash_signed_headers(struct dkim_headers *headers, enum dkim_canon canon,
 			 unsigned char digest[DKIM_SHA256_LEN])
 {
 	ssize_t *indexes = dkim_malloc(count * sizeof(*indexes));
-	struct dkim_buf text = { 0 };
-	struct dkim_sha256 sha;
+	struct dkim_header_hash hash;
 
-	dkim_sha256_init(&sha);
+	dkim_header_hash_init(&hash, canon);
 	dkim_headers_select(headers, names, count, indexes);
 	for (size_t i = 0; i < count; i++) {
-		if (indexes[i] < 0)
-			continue;
-		const struct dkim_header_field *field =
-			&headers->fields[indexes[i]];
-		dkim_buf_truncate(&text, 0);
-		dkim_canon_header(canon, headers->data.data + field->offset,
-				  field->len, &text);
-		dkim_sha256_update(&sha, text.data, text.len);
+		if (indexes[i] >= 0)
+			dkim_header_hash_stored(&hash, headers,
+						(size_t)indexes[i]);
 	}
-	dkim_buf_truncate(&text, 0);
-	dkim_canon_signature_field(canon, sig_field, sig_field_len,
-				   b_value_start, b_value_end, &text);
-	dkim_sha256_update(&sha, text.data, text.len);
-	dkim_sha256_final(&sha, digest);
-	dkim_sha256_free(&sha);
-	dkim_buf_free(&text);
+	dkim_header_hash_finish(&hash, sig_field, sig_field_len,
+				b_value_start, b_value_end, digest);
 	free(indexes);
 }
 
@@ -535,4 +566,49 @@ dkim_body_canon_free(struct dkim_body_canon *bc)
 	free(bc->hashes);
 	bc->hashes = NULL;
 	bc->hash_count = 0;
+}
+
+/* ---- one body canonicalizer per canonicalization ---- */
+
+void
+dkim_body_canons_init(struct dkim_body_canons *bcs)
+{
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(bcs->by_canon); i++) {
+		dkim_body_canon_init(&bcs->by_canon[i], (enum dkim_canon)i);
+		bcs->used[i] = false;
+	}
+}
+
+struct dkim_body_hash *
+dkim_body_canons_hash(struct dkim_body_canons *bcs, enum dkim_canon canon,
+		      uint64_t limit)
+{
+	bcs->used[canon] = true;
+	return dkim_body_canon_hash(&bcs->by_canon[canon], limit);
+}
+
+void
+dkim_body_canons_feed(struct dkim_body_canons *bcs, const void *data,
+		      size_t size)
+{
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(bcs->by_canon); i++) {
+		if (bcs->used[i])
+			dkim_body_canon_feed(&bcs->by_canon[i], data, size);
+	}
+}
+
+void
+dkim_body_canons_finish(struct dkim_body_canons *bcs)
+{
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(bcs->by_canon); i++) {
+		if (bcs->used[i])
+			dkim_body_canon_finish(&bcs->by_canon[i]);
+	}
+}
+
+void
+dkim_body_canons_free(struct dkim_body_canons *bcs)
+{
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(bcs->by_canon); i++)
+		dkim_body_canon_free(&bcs->by_canon[i]);
 }

@@ -174,13 +174,21 @@ unsigned char *dkim_privkey_sign(const struct dkim_privkey *key,
 				 const unsigned char digest[DKIM_SHA256_LEN],
 				 size_t *sig_len_r);
 
-/* ---- DKIM-Signature parsing (signature.c) ---- */
+/* ---- DKIM-Signature, ARC-Message-Signature and ARC-Seal parsing
+ * (signature.c) ---- */
+enum dkim_signature_kind {
+	DKIM_SIG_DKIM = 0,
+	DKIM_SIG_ARC_MESSAGE,	/* AMS: i= is the instance, no v= */
+	DKIM_SIG_ARC_SEAL,	/* AS: cv=, no h= or bh=, always relaxed */
+};
+
 struct dkim_header_name {
 	const char *name;	/* points into the signature's field copy */
 	size_t len;
 };
 
 struct dkim_signature {
+	enum dkim_signature_kind kind;
 	char *field;		/* NUL-terminated copy of the whole field */
 	size_t field_len;
 	/* Set when the field cannot be used; the rest may be partial. */
@@ -210,6 +218,11 @@ struct dkim_signature {
 	time_t timestamp, expiration;	/* 0 when absent */
 	/* The part of field that b= removal deletes. */
 	size_t b_value_start, b_value_end;
+
+	/* ARC only: the instance (0 when missing or malformed, even if
+	 * other tags fail) and an ARC-Seal's cv= (NONE, PASS or FAIL). */
+	unsigned instance;
+	enum dkim_result chain_status;
 };
 
 /* Parses one DKIM-Signature field (the whole "name: value" with CRLF
@@ -217,6 +230,10 @@ struct dkim_signature {
  * the message or the clock. */
 void dkim_signature_parse(struct dkim_signature *sig, const char *field,
 			  size_t len);
+/* The same for any kind of field. */
+void dkim_signature_parse_kind(struct dkim_signature *sig,
+			       enum dkim_signature_kind kind,
+			       const char *field, size_t len);
 void dkim_signature_fail(struct dkim_signature *sig, enum dkim_reason reason,
 			 const char *fmt, ...) DKIM_ATTR_FORMAT(3, 4);
 void dkim_signature_clear(struct dkim_signature *sig);
@@ -283,9 +300,32 @@ void dkim_canon_signature_field(enum dkim_canon canon, const char *field,
 				size_t len, size_t b_value_start,
 				size_t b_value_end, struct dkim_buf *dest);
 
-/* The header hash (RFC 6376 §3.7): the fields named in `names`, selected
- * bottom-up and canonicalized, then the DKIM-Signature field itself with
- * the b= value (at [b_value_start, b_value_end)) deleted. */
+/* A header hash built field by field (RFC 6376 §3.7): the signed fields
+ * in order, then the signature field itself.  DKIM selects the fields by
+ * name; an ARC-Seal takes the ARC sets by instance (RFC 8617 §5.1.1). */
+struct dkim_header_hash {
+	enum dkim_canon canon;
+	struct dkim_sha256 sha;
+	struct dkim_buf text;	/* the canonical form of one field */
+};
+
+void dkim_header_hash_init(struct dkim_header_hash *hash, enum dkim_canon canon);
+/* Hashes one whole field (name, colon, value, CRLF) in canonical form. */
+void dkim_header_hash_field(struct dkim_header_hash *hash, const char *field,
+			    size_t len);
+void dkim_header_hash_stored(struct dkim_header_hash *hash,
+			     const struct dkim_headers *headers, size_t index);
+/* Hashes the signature field with its b= value (at [b_value_start,
+ * b_value_end)) deleted and no final CRLF, gives the digest and frees
+ * the hash. */
+void dkim_header_hash_finish(struct dkim_header_hash *hash,
+			     const char *sig_field, size_t sig_field_len,
+			     size_t b_value_start, size_t b_value_end,
+			     unsigned char digest[DKIM_SHA256_LEN]);
+
+/* The header hash of a DKIM-Signature or ARC-Message-Signature: the
+ * fields named in `names`, selected bottom-up, then the signature field
+ * itself. */
 void dkim_hash_signed_headers(struct dkim_headers *headers,
 			      enum dkim_canon canon,
 			      const struct dkim_header_name *names,
@@ -322,6 +362,22 @@ void dkim_body_canon_feed(struct dkim_body_canon *bc, const void *data,
 			  size_t size);
 void dkim_body_canon_finish(struct dkim_body_canon *bc);
 void dkim_body_canon_free(struct dkim_body_canon *bc);
+
+/* One body canonicalizer per canonicalization; only those some hash was
+ * asked of are fed, so an unused one costs nothing. */
+struct dkim_body_canons {
+	struct dkim_body_canon by_canon[2];	/* by enum dkim_canon */
+	bool used[2];
+};
+
+void dkim_body_canons_init(struct dkim_body_canons *bcs);
+struct dkim_body_hash *dkim_body_canons_hash(struct dkim_body_canons *bcs,
+					     enum dkim_canon canon,
+					     uint64_t limit);
+void dkim_body_canons_feed(struct dkim_body_canons *bcs, const void *data,
+			   size_t size);
+void dkim_body_canons_finish(struct dkim_body_canons *bcs);
+void dkim_body_canons_free(struct dkim_body_canons *bcs);
 
 /* ---- the From field (from.c) ---- */
 /* The lowercased domain of the single address in a From field value, or
@@ -399,17 +455,233 @@ int dkim_resolver_unbound_new(const struct dkim_resolver_config *config,
 int dkim_resolver_table_new(const char *path, dkim_resolver **resolver_r,
 			    struct dkim_error *error);
 
+/* ---- judging one signature field (sigcheck.c) ----
+ * The steps DKIM-Signature, ARC-Message-Signature and ARC-Seal
+ * verification share.  Each returns false (or NULL) after recording the
+ * reason and an explanation that is not yet sanitized. */
+struct dkim_check {
+	enum dkim_reason reason;	/* DKIM_REASON_NONE while all is well */
+	char text[512];
+	/* What is known about the key, for results. */
+	enum dkim_dnssec dnssec;
+	enum dkim_key_type key_type;
+	unsigned key_bits;
+	bool key_testing;
+};
+
+void dkim_check_fail(struct dkim_check *check, enum dkim_reason reason,
+		     const char *fmt, ...) DKIM_ATTR_FORMAT(3, 4);
+/* "<s>._domainkey.<d>", malloc()ed; for a field parsed without error. */
+char *dkim_signature_qname(const struct dkim_signature *sig);
+/* x= and t= against `now`, tolerating `clock_drift` seconds. */
+bool dkim_check_times(struct dkim_check *check,
+		      const struct dkim_signature *sig, time_t now,
+		      unsigned clock_drift);
+/* Waits for the key query and checks that the key record fits the
+ * signature.  Returns the key, to be freed with dkim_pubkey_free(). */
+dkim_pubkey *dkim_check_key(struct dkim_check *check, dkim_resolver *resolver,
+			    struct dkim_dns_query *query, const char *qname,
+			    const struct dkim_signature *sig,
+			    unsigned min_rsa_bits, uint64_t deadline_msecs);
+/* l= against the canonical body length, then bh= against the hash. */
+bool dkim_check_body(struct dkim_check *check,
+		     const struct dkim_signature *sig,
+		     const struct dkim_body_canon *body,
+		     const struct dkim_body_hash *body_hash);
+/* b= against the header hash. */
+bool dkim_check_digest(struct dkim_check *check,
+		       const struct dkim_signature *sig,
+		       const dkim_pubkey *key,
+		       const unsigned char digest[DKIM_SHA256_LEN]);
+
 /* ---- result names (result.c) ---- */
 const char *dkim_key_type_name(enum dkim_key_type type);
 /* The result a signature gets for this reason. */
 enum dkim_result dkim_reason_result(enum dkim_reason reason);
 
-/* ---- signing internals (sign.c), exposed for the golden-vector tests ---- */
-/* Computes b= for a prepared DKIM-Signature field whose b= value is empty
- * (the field is used exactly as given) over the given message.  Returns
- * the base64 text, malloc()ed, or NULL with error set. */
+/* ---- folded fields (fold.c) ---- */
+#define DKIM_FOLD_WIDTH 78	/* what lines should stay within */
+#define DKIM_LINE_LIMIT 998	/* what they must (RFC 5322 §2.1.1) */
+
+struct dkim_folder {
+	struct dkim_buf *buf;
+	size_t column;		/* of the next character */
+};
+
+/* Appends "Name:"; the first tag then follows after a space. */
+void dkim_fold_start(struct dkim_folder *folder, struct dkim_buf *buf,
+		     const char *name);
+/* Continues the field on a new line (CRLF TAB). */
+void dkim_fold_break(struct dkim_folder *folder);
+/* Appends text, first breaking the line if it would not fit. */
+void dkim_fold_append(struct dkim_folder *folder, const char *text,
+		      size_t len, bool space_before);
+/* Appends a tag (or any word), after a space unless at a line start. */
+void dkim_fold_tag(struct dkim_folder *folder, const char *text);
+void dkim_fold_tagf(struct dkim_folder *folder, const char *fmt, ...)
+	DKIM_ATTR_FORMAT(2, 3);
+/* "h=a:b:c;", breaking only after a colon. */
+void dkim_fold_header_list(struct dkim_folder *folder,
+			   const struct dkim_header_name *names, size_t count);
+/* A base64 value, which may break anywhere, in lines of at most `width`
+ * characters. */
+void dkim_fold_base64(struct dkim_folder *folder, const char *text,
+		      size_t len, size_t width);
+
+/* ---- signing internals (sign.c) ---- */
+/* One DKIM-Signature or ARC-Message-Signature to make. */
+struct dkim_sign_request {
+	enum dkim_signature_kind kind;	/* DKIM or ARC_MESSAGE */
+	char *domain;
+	char *selector;
+	char *identity;
+	const dkim_privkey *key;
+	enum dkim_canon header_canon, body_canon;
+	char **headers;		/* deduplicated, From first if missing */
+	char **oversign;
+	bool body_length;
+	time_t timestamp;
+	unsigned long expire_secs;
+	const struct dkim_body_canon *body;	/* set by _start() */
+	struct dkim_body_hash *body_hash;
+};
+
+/* Checks the configuration and copies it. */
+int dkim_sign_request_init(struct dkim_sign_request *req,
+			   enum dkim_signature_kind kind,
+			   const struct dkim_sign_config *config,
+			   struct dkim_error *error);
+/* At the end of the header block: asks for the body hash. */
+void dkim_sign_request_start(struct dkim_sign_request *req,
+			     struct dkim_body_canons *bcs);
+/* After the body: appends the signed field, ending in CRLF, to `out`.
+ * `instance` is an AMS's i=. */
+int dkim_sign_request_make(const struct dkim_sign_request *req,
+			   struct dkim_headers *headers, unsigned instance,
+			   struct dkim_buf *out, struct dkim_error *error);
+void dkim_sign_request_clear(struct dkim_sign_request *req);
+/* a= for the key: "rsa-sha256" or "ed25519-sha256". */
+const char *dkim_sign_algorithm_name(const dkim_privkey *key);
+
+/* A field written with an empty b= value, hashed as it is, and then
+ * given its b= value in place. */
+struct dkim_unsigned_field {
+	struct dkim_buf text;
+	size_t b_pos;		/* where the b= value goes */
+	size_t b_column;	/* the column there */
+	size_t b_width;		/* the longest line the value may make */
+};
+
+/* Writes "b=" and notes the place of its value, which is to keep its
+ * lines within `line_limit` (DKIM_FOLD_WIDTH or DKIM_LINE_LIMIT).  Unless
+ * b= is the last tag, the value is followed by ';' and the tags after it
+ * start on a new line, so that the value can be put in without refolding
+ * them. */
+void dkim_sign_b_slot(struct dkim_folder *folder,
+		      struct dkim_unsigned_field *field, bool last,
+		      size_t line_limit);
+/* Signs the header hash and puts the folded b= value in its place. */
+int dkim_sign_fill_b(struct dkim_unsigned_field *field,
+		     const dkim_privkey *key,
+		     const unsigned char digest[DKIM_SHA256_LEN],
+		     struct dkim_error *error);
+
+/* Exposed for the golden-vector tests: computes bh= and b= for a
+ * prepared DKIM-Signature (or ARC-Message-Signature) field whose b= value
+ * is empty (the field is used exactly as given) over the given message.
+ * Returns the field with both filled in, malloc()ed, or NULL with error
+ * set. */
 char *dkim_sign_field_template(const dkim_privkey *key, const char *field,
 			       const void *message, size_t message_len,
 			       struct dkim_error *error);
+
+/* ---- ARC chain validation (arc-verify.c) ---- */
+/* An ARC-Message-Signature or ARC-Seal of a set. */
+struct dkim_arc_member {
+	ssize_t index;			/* header field, -1 when missing */
+	struct dkim_signature sig;
+	char *qname;
+	struct dkim_dns_query *query;	/* NULL when not looked up */
+};
+
+struct dkim_arc_set {
+	ssize_t aar;			/* header field, -1 when missing */
+	struct dkim_arc_member ams, as;
+	const struct dkim_body_canon *body_canon;	/* the AMS's */
+	struct dkim_body_hash *body_hash;
+};
+
+/* Zero-initialized before use. */
+struct dkim_arc_chain {
+	struct dkim_arc_set *sets;	/* [i - 1] is instance i; NULL
+					   until an ARC field is seen */
+	unsigned count;			/* highest instance seen (N) */
+	bool decided;			/* the result is final */
+	struct dkim_arc_result result;
+	char *explanation;
+};
+
+/* What validating the signatures needs. */
+struct dkim_arc_context {
+	struct dkim_headers *headers;
+	dkim_resolver *resolver;
+	const struct dkim_verify_config *config;	/* clock, key size */
+	time_t now;
+	uint64_t deadline_msecs;
+};
+
+/* Steps 1-3 of RFC 8617 §5.2 on a complete header block: sorts the ARC
+ * fields into sets and checks their structure.  False when the chain
+ * failed already. */
+bool dkim_arc_chain_collect(struct dkim_arc_chain *chain,
+			    const struct dkim_headers *headers);
+/* The same, then starts the key queries and asks for the body hashes of
+ * a chain that may pass.  Called when the header block is complete,
+ * before any body byte is fed. */
+void dkim_arc_chain_start(struct dkim_arc_chain *chain,
+			  const struct dkim_headers *headers,
+			  dkim_resolver *resolver,
+			  struct dkim_body_canons *bcs);
+/* After the body: the remaining steps, giving chain->result. */
+void dkim_arc_chain_finish(struct dkim_arc_chain *chain,
+			   const struct dkim_arc_context *context);
+/* Hashes the first `count` sets in the order an ARC-Seal signs them
+ * (RFC 8617 §5.1.1): oldest first, each as AAR, AMS, AS. */
+void dkim_arc_chain_hash_sets(const struct dkim_arc_chain *chain,
+			      const struct dkim_headers *headers,
+			      unsigned count, struct dkim_header_hash *hash);
+void dkim_arc_chain_free(struct dkim_arc_chain *chain);
+
+/* ---- ARC sealing (arc-sign.c) ---- */
+struct dkim_arc_sealer;
+
+struct dkim_arc_sealer *
+dkim_arc_sealer_new(const struct dkim_arc_seal_config *config,
+		    struct dkim_error *error);
+/* At the end of the header block. */
+void dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
+			   const struct dkim_headers *headers,
+			   struct dkim_body_canons *bcs);
+/* After the body: validates the arriving chain and appends the new set
+ * (ARC-Seal, ARC-Message-Signature, ARC-Authentication-Results) to
+ * `fields`, or nothing for a chain already broken. */
+int dkim_arc_sealer_finish(struct dkim_arc_sealer *sealer,
+			   struct dkim_headers *headers,
+			   struct dkim_buf *fields, struct dkim_error *error);
+/* dkim_signer_arc() for a sealer that may be NULL. */
+enum dkim_result
+dkim_arc_sealer_result(const struct dkim_arc_sealer *sealer,
+		       const struct dkim_arc_result **result_r,
+		       bool *sealed_r);
+void dkim_arc_sealer_free(struct dkim_arc_sealer **sealer);
+
+/* Exposed for the golden-vector tests: computes b= for a prepared
+ * ARC-Seal field whose b= value is empty, given this set's AAR and AMS
+ * fields and the message with the older sets.  Returns the seal field
+ * with its b= value, malloc()ed, or NULL with error set. */
+char *dkim_arc_seal_field_template(const dkim_privkey *key, const char *seal,
+				   const char *aar, const char *ams,
+				   const void *message, size_t message_len,
+				   struct dkim_error *error);
 
 #endif

@@ -1,6 +1,7 @@
 /*
  * dkimcore: DKIM signing and verification (RFC 6376, RFC 8301, RFC 8463)
- * with Authentication-Results output (RFC 8601, RFC 6008).
+ * with Authentication-Results output (RFC 8601, RFC 6008), and ARC chain
+ * validation and sealing (RFC 8617) in the same pass.
  *
  * The library is streaming: a message is fed in chunks of any size, and
  * memory stays bounded whatever the message size (only the header block is
@@ -106,6 +107,11 @@ enum dkim_reason {
 
 	/* temperror: a local failure (out of memory, crypto library) */
 	DKIM_REASON_INTERNAL,
+
+	/* ARC chain validation (RFC 8617 §5.2) fails: */
+	DKIM_REASON_ARC_STRUCTURE,	/* sets incomplete, duplicated, out of
+					   order, or a seal's cv= misplaced */
+	DKIM_REASON_ARC_CHAIN_FAILED,	/* the newest seal says cv=fail */
 };
 
 const char *dkim_reason_name(enum dkim_reason reason);
@@ -275,6 +281,8 @@ struct dkim_verify_config {
 	enum dkim_body_length_policy body_length;
 	/* Cap on the stored header block (default 4 MiB). */
 	size_t max_header_bytes;
+	/* Also validate the ARC chain (default true); see dkim_verifier_arc(). */
+	bool arc;
 };
 
 void dkim_verify_config_init(struct dkim_verify_config *config);
@@ -348,7 +356,9 @@ enum dkim_authres_flags {
 };
 
 /* Returns the field value (without "Authentication-Results:"), one
- * dkim= entry per evaluated signature, or "dkim=none".  malloc()ed. */
+ * dkim= entry per evaluated signature, or "dkim=none", then an arc=
+ * entry when the message has ARC sets (RFC 8617 §7.2; with
+ * header.oldest-pass on pass, with a reason on fail).  malloc()ed. */
 char *dkim_authres_value(const dkim_verifier *verifier,
 			 const char *authserv_id, unsigned flags);
 
@@ -402,10 +412,106 @@ void dkim_signer_feed(dkim_signer *signer, const void *data, size_t size);
 /* Computes the signatures.  Fails for a message with no From field or
  * with several, and for a header block over the cap. */
 int dkim_signer_finish(dkim_signer *signer, struct dkim_error *error);
-/* The DKIM-Signature fields, in the order added, each folded at 78
- * characters and ending in CRLF: ready to prepend to the message. */
+/* The fields to prepend to the message, each folded at 78 characters and
+ * ending in CRLF: the ARC set if one was made (dkim_signer_add_arc_seal()),
+ * then the DKIM-Signature fields in the order added.  The new fields do
+ * not cover each other. */
 const char *dkim_signer_fields(const dkim_signer *signer);
 void dkim_signer_free(dkim_signer **signer);
+
+/* ---------------------------------------------------------------------
+ * ARC: the Authenticated Received Chain (RFC 8617)
+ *
+ * Validation happens in the verifier's single pass (dkim_verify_config
+ * .arc): the ARC fields are sorted into sets when the header block is
+ * complete, their key queries start then, and the body hashes of the
+ * ARC-Message-Signatures are computed alongside DKIM's.  Sealing happens
+ * in the signer's pass: the chain the message arrived with is validated
+ * the same way, its status becomes the new seal's cv=, and one ARC set
+ * is added.
+ *
+ * ARC-Message-Signature and ARC-Seal fields are read as RFC 8617 and
+ * the ARC test suite (ValiMail) have them: no v=, i= is the instance
+ * (1 to DKIM_ARC_MAX_SETS), an AMS without c= is relaxed/relaxed, the
+ * algorithms are DKIM's (rsa-sha256, and ed25519-sha256 as an extension;
+ * rsa-sha1 fails), and keys are checked as for DKIM (RSA under 1024 bits
+ * fails).  A temporary failure makes the chain fail with reason
+ * DKIM_REASON_DNS_TIMEOUT, DKIM_REASON_DNS_ERROR or DKIM_REASON_INTERNAL:
+ * retrying later may change that.
+ * ------------------------------------------------------------------- */
+
+/* The most ARC sets a message can carry (RFC 8617 §5.2). */
+#define DKIM_ARC_MAX_SETS 50
+
+struct dkim_arc_result {
+	/* The chain validation status: DKIM_RESULT_NONE (no ARC sets),
+	 * DKIM_RESULT_PASS or DKIM_RESULT_FAIL. */
+	enum dkim_result cv;
+	enum dkim_reason reason;	/* why it failed, else _NONE */
+	const char *explanation;	/* human text on fail, else NULL */
+	unsigned sets;			/* highest instance found */
+	/* On pass, RFC 8617 §5.2's oldest-pass: 0 when every
+	 * ARC-Message-Signature still validates, else the lowest instance
+	 * whose AMS (and all newer ones) still validate, i.e. how far back
+	 * the message is unchanged. */
+	unsigned oldest_pass;
+	unsigned failed_instance;	/* the failing set, or 0 */
+	const char *seal_domain;	/* d= of the newest ARC-Seal, or NULL */
+};
+
+/* The chain validation status of a finished verifier (DKIM_RESULT_NONE
+ * when the configuration turned ARC off).  `result_r` (may be NULL)
+ * receives the details, valid as long as the verifier. */
+enum dkim_result dkim_verifier_arc(const dkim_verifier *verifier,
+				   const struct dkim_arc_result **result_r);
+
+struct dkim_arc_seal_config {
+	const char *domain;		/* d= of the AMS and the AS */
+	const char *selector;		/* s= */
+	/* An RSA key: ARC validators accept rsa-sha256. */
+	const dkim_privkey *key;
+	/* This hop's results for the ARC-Authentication-Results, one of:
+	 * a complete Authentication-Results value ("authserv-id;
+	 * resinfo; ..."), or the authserv-id whose Authentication-Results
+	 * fields in the message are merged, in order (they must be this
+	 * hop's own: remove forged ones first, RFC 8601 §5, see
+	 * dkim_authres_is_ours()).  An arc= result is added when the
+	 * results have none. */
+	const char *authres;
+	const char *authserv_id;
+	/* The AMS: c= (default relaxed/relaxed), h= (NULL for the
+	 * signer's default set; ARC fields are refused) and oversigned
+	 * fields (NULL for {"From"}). */
+	enum dkim_canon header_canon, body_canon;
+	const char *const *headers;
+	const char *const *oversign;
+	time_t timestamp;		/* t=; 0 = now */
+	/* Validating the arriving chain: the resolver (required) and the
+	 * verification settings (NULL for the defaults). */
+	dkim_resolver *resolver;
+	const struct dkim_verify_config *verify;
+};
+
+void dkim_arc_seal_config_init(struct dkim_arc_seal_config *config);
+
+/* Asks the signer to seal the message with one ARC set, on top of any
+ * DKIM signatures.  Strings and key must stay valid until
+ * dkim_signer_finish() returns, the resolver until the signer is freed.
+ * dkim_signer_finish() then also fails when the arriving chain cannot be
+ * validated now (a temporary failure, see below: sealing cv=fail would
+ * break the chain for good), when the message has DKIM_ARC_MAX_SETS sets
+ * already, or when no Authentication-Results of authserv_id are found. */
+int dkim_signer_add_arc_seal(dkim_signer *signer,
+			     const struct dkim_arc_seal_config *config,
+			     struct dkim_error *error);
+/* After dkim_signer_finish(): the status of the chain the message arrived
+ * with, which the new seal carries as cv= (as dkim_verifier_arc() gives
+ * it; DKIM_RESULT_NONE without a seal request).  `sealed_r` (may be
+ * NULL) tells whether a set was added: not for a chain whose newest seal
+ * already says cv=fail (RFC 8617 §5.1). */
+enum dkim_result dkim_signer_arc(const dkim_signer *signer,
+				 const struct dkim_arc_result **result_r,
+				 bool *sealed_r);
 
 #ifdef __cplusplus
 }

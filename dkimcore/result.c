@@ -75,6 +75,8 @@ static const struct {
 	[DKIM_REASON_MULTIPLE_FROM] = { "multiple-from", DKIM_RESULT_POLICY },
 	[DKIM_REASON_PARTIAL_BODY] = { "partial-body", DKIM_RESULT_POLICY },
 	[DKIM_REASON_INTERNAL] = { "internal-error", DKIM_RESULT_TEMPERROR },
+	[DKIM_REASON_ARC_STRUCTURE] = { "arc-structure", DKIM_RESULT_FAIL },
+	[DKIM_REASON_ARC_CHAIN_FAILED] = { "arc-chain-failed", DKIM_RESULT_FAIL },
 };
 
 const char *

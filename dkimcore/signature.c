@@ -1,5 +1,7 @@
-/* DKIM-Signature fields (RFC 6376 §3.5): parsing and every check that
- * needs neither the key, the message nor the clock. */
+/* DKIM-Signature fields (RFC 6376 §3.5) and their ARC relatives, the
+ * ARC-Message-Signature and ARC-Seal (RFC 8617 §4.1.2, §4.1.3): parsing
+ * and every check that needs neither the key, the message nor the
+ * clock. */
 #include "dkim-private.h"
 
 #include <stdio.h>
@@ -160,15 +162,27 @@ parse_query_methods(struct dkim_signature *sig, const struct dkim_tag *tag)
 			    "no supported key query method in q=");
 }
 
+/* DKIM's h= must sign From (RFC 6376 §5.4).  An AMS need not, and an
+ * empty element selects nothing (the ARC test suite expects both to
+ * validate, as dkimpy does); but it must never sign an ARC-Seal, which
+ * the sealer of the next hop adds (RFC 8617 §4.1.2). */
 static void
 parse_signed_headers(struct dkim_signature *sig, const struct dkim_tag *tag)
 {
 	const char *item;
 	size_t item_len, pos = 0, alloc = 16;
-	bool from_signed = false;
+	bool from_signed = false, arc = sig->kind != DKIM_SIG_DKIM;
 
 	sig->signed_headers = dkim_malloc(alloc * sizeof(*sig->signed_headers));
 	while (dkim_tag_list_next(tag, &pos, &item, &item_len)) {
+		if (arc && item_len == 0)
+			continue;
+		if (arc && dkim_mem_equal_icase(item, item_len, "arc-seal", 8)) {
+			dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
+				"an ARC-Message-Signature must not sign "
+				"ARC-Seal (RFC 8617 section 4.1.2)");
+			return;
+		}
 		if (!is_field_name(item, item_len)) {
 			dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
 					    "malformed header list h=");
@@ -185,7 +199,7 @@ parse_signed_headers(struct dkim_signature *sig, const struct dkim_tag *tag)
 		if (dkim_mem_equal_icase(item, item_len, "from", 4))
 			from_signed = true;
 	}
-	if (!from_signed)
+	if (!from_signed && !arc)
 		dkim_signature_fail(sig, DKIM_REASON_FROM_NOT_SIGNED,
 				    "From is not among the signed headers (h=)");
 }
@@ -222,11 +236,13 @@ parse_identity(struct dkim_signature *sig, const struct dkim_tag *tag)
 	dkim_buf_free(&decoded);
 }
 
+/* An ARC-Seal has no x= (RFC 8617 §4.1.3): there it is an unknown tag. */
 static void
 parse_times(struct dkim_signature *sig, const struct dkim_taglist *tags)
 {
 	const struct dkim_tag *t = dkim_taglist_find(tags, "t");
-	const struct dkim_tag *x = dkim_taglist_find(tags, "x");
+	const struct dkim_tag *x = sig->kind == DKIM_SIG_ARC_SEAL ? NULL :
+		dkim_taglist_find(tags, "x");
 	/* Keep within time_t on every platform we build on. */
 	const uint64_t max_time = (uint64_t)INT64_MAX / 2;
 	uint64_t value;
@@ -253,21 +269,25 @@ parse_times(struct dkim_signature *sig, const struct dkim_taglist *tags)
 			(long long)sig->expiration, (long long)sig->timestamp);
 }
 
+/* bh= is NULL for an ARC-Seal, which signs no body. */
 static void
 parse_hashes(struct dkim_signature *sig, const struct dkim_tag *bh,
 	     const struct dkim_tag *b)
 {
 	size_t size;
-	unsigned char *digest = dkim_base64_decode(bh->value, bh->value_len,
-						   &size);
 
-	if (digest == NULL || size != DKIM_SHA256_LEN) {
-		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
-				    "bh= is not a base64 SHA-256 digest");
-	} else {
-		memcpy(sig->bh, digest, DKIM_SHA256_LEN);
+	if (bh != NULL) {
+		unsigned char *digest = dkim_base64_decode(bh->value,
+							   bh->value_len, &size);
+
+		if (digest == NULL || size != DKIM_SHA256_LEN) {
+			dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
+				"bh= is not a base64 SHA-256 digest");
+		} else {
+			memcpy(sig->bh, digest, DKIM_SHA256_LEN);
+		}
+		free(digest);
 	}
-	free(digest);
 
 	sig->b = dkim_base64_decode(b->value, b->value_len, &sig->b_len);
 	if (sig->b == NULL || sig->b_len == 0)
@@ -292,36 +312,108 @@ b_text(const struct dkim_tag *b)
 	return shown;
 }
 
+/* ARC's i= is the instance, 1 to DKIM_ARC_MAX_SETS (RFC 8617 §4.2.1);
+ * it is read first, so that a field broken in other ways still has its
+ * place in the chain. */
 static void
-check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
+parse_instance(struct dkim_signature *sig, const struct dkim_tag *tag)
 {
-	static const char *const required[] = { "a", "b", "bh", "d", "h", "s" };
-	const struct dkim_tag *v = dkim_taglist_find(tags, "v");
-	const struct dkim_tag *tag;
+	uint64_t value;
 
+	if (tag == NULL)
+		return; /* reported as a missing tag */
+	if (!parse_decimal(tag->value, tag->value_len, UINT32_MAX, &value) ||
+	    value < 1 || value > DKIM_ARC_MAX_SETS) {
+		char *shown = shown_value(tag);
+		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
+			"instance i=%s is not a number from 1 to %u", shown,
+			DKIM_ARC_MAX_SETS);
+		free(shown);
+		return;
+	}
+	sig->instance = (unsigned)value;
+}
+
+/* The chain validation status an ARC-Seal reports (RFC 8617 §4.1.3). */
+static void
+parse_chain_status(struct dkim_signature *sig, const struct dkim_tag *tag)
+{
+	if (dkim_tag_value_is(tag, "none"))
+		sig->chain_status = DKIM_RESULT_NONE;
+	else if (dkim_tag_value_is(tag, "pass"))
+		sig->chain_status = DKIM_RESULT_PASS;
+	else if (dkim_tag_value_is(tag, "fail"))
+		sig->chain_status = DKIM_RESULT_FAIL;
+	else {
+		char *shown = shown_value(tag);
+		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
+				    "unknown chain validation status cv=%s",
+				    shown);
+		free(shown);
+	}
+}
+
+/* DKIM requires v=1; ARC defines no v= and ignores one (RFC 8617 §4.1.2)
+ * but needs the instance. */
+static bool
+check_version(struct dkim_signature *sig, const struct dkim_taglist *tags)
+{
+	const struct dkim_tag *v = dkim_taglist_find(tags, "v");
+
+	if (sig->kind != DKIM_SIG_DKIM) {
+		parse_instance(sig, dkim_taglist_find(tags, "i"));
+		return true;
+	}
 	if (v == NULL) {
 		dkim_signature_fail(sig, DKIM_REASON_SIG_VERSION,
 			"v= missing (a pre-RFC 6376 draft signature?)");
-		return;
+		return false;
 	}
 	if (!dkim_tag_value_is(v, "1")) {
 		char *shown = shown_value(v);
 		dkim_signature_fail(sig, DKIM_REASON_SIG_VERSION,
 				    "unsupported version v=%s", shown);
 		free(shown);
-		return;
+		return false;
 	}
-	for (size_t i = 0; i < DKIM_N_ELEMENTS(required); i++) {
-		if (dkim_taglist_find(tags, required[i]) == NULL) {
+	return true;
+}
+
+static bool
+check_required(struct dkim_signature *sig, const struct dkim_taglist *tags)
+{
+	static const char *const required[][8] = {
+		[DKIM_SIG_DKIM] = { "a", "b", "bh", "d", "h", "s", NULL },
+		[DKIM_SIG_ARC_MESSAGE] = { "i", "a", "b", "bh", "d", "h", "s",
+					   NULL },
+		[DKIM_SIG_ARC_SEAL] = { "i", "a", "b", "cv", "d", "s", NULL },
+	};
+
+	for (const char *const *name = required[sig->kind]; *name != NULL;
+	     name++) {
+		if (dkim_taglist_find(tags, *name) == NULL) {
 			dkim_signature_fail(sig, DKIM_REASON_SIG_MISSING_TAG,
-				"required tag %s= is missing", required[i]);
-			return;
+				"required tag %s= is missing", *name);
+			return false;
 		}
 	}
+	return true;
+}
+
+static void
+check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
+{
+	bool seal = sig->kind == DKIM_SIG_ARC_SEAL;
+	const struct dkim_tag *tag;
+
+	if (!check_version(sig, tags) || !check_required(sig, tags))
+		return;
 
 	parse_algorithm(sig, dkim_taglist_find(tags, "a"));
 
-	tag = dkim_taglist_find(tags, "c");
+	/* An ARC-Seal always uses relaxed header canonicalization
+	 * (RFC 8617 §5.1.1); c= means nothing there. */
+	tag = seal ? NULL : dkim_taglist_find(tags, "c");
 	if (tag != NULL && !parse_canon(tag->value, tag->value_len,
 					&sig->header_canon, &sig->body_canon)) {
 		char *shown = shown_value(tag);
@@ -330,7 +422,7 @@ check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
 		free(shown);
 	}
 
-	if ((tag = dkim_taglist_find(tags, "q")) != NULL)
+	if (!seal && (tag = dkim_taglist_find(tags, "q")) != NULL)
 		parse_query_methods(sig, tag);
 
 	tag = dkim_taglist_find(tags, "d");
@@ -345,12 +437,19 @@ check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
 		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
 				    "invalid selector s=%s", sig->selector);
 
-	parse_signed_headers(sig, dkim_taglist_find(tags, "h"));
+	if (!seal)
+		parse_signed_headers(sig, dkim_taglist_find(tags, "h"));
+	else if (dkim_taglist_find(tags, "h") != NULL)
+		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
+			"an ARC-Seal must not have h= (RFC 8617 section 4.1.3)");
+	else
+		parse_chain_status(sig, dkim_taglist_find(tags, "cv"));
 
-	if ((tag = dkim_taglist_find(tags, "i")) != NULL)
+	if (sig->kind == DKIM_SIG_DKIM &&
+	    (tag = dkim_taglist_find(tags, "i")) != NULL)
 		parse_identity(sig, tag);
 
-	if ((tag = dkim_taglist_find(tags, "l")) != NULL) {
+	if (!seal && (tag = dkim_taglist_find(tags, "l")) != NULL) {
 		sig->has_length = true;
 		if (!parse_decimal(tag->value, tag->value_len, UINT64_MAX,
 				   &sig->length))
@@ -359,7 +458,7 @@ check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
 	}
 
 	parse_times(sig, tags);
-	parse_hashes(sig, dkim_taglist_find(tags, "bh"),
+	parse_hashes(sig, seal ? NULL : dkim_taglist_find(tags, "bh"),
 		     dkim_taglist_find(tags, "b"));
 }
 
@@ -367,14 +466,29 @@ void
 dkim_signature_parse(struct dkim_signature *sig, const char *field,
 		     size_t len)
 {
+	dkim_signature_parse_kind(sig, DKIM_SIG_DKIM, field, len);
+}
+
+void
+dkim_signature_parse_kind(struct dkim_signature *sig,
+			  enum dkim_signature_kind kind, const char *field,
+			  size_t len)
+{
 	struct dkim_taglist tags;
 	struct dkim_error error;
+	/* DKIM's default is simple/simple (RFC 6376 §3.5).  ARC signers
+	 * that leave c= out mean relaxed/relaxed: the ARC test suite
+	 * (ams_fields_c_na) and dkimpy validate such an AMS that way, and
+	 * an ARC-Seal is relaxed by definition. */
+	enum dkim_canon default_canon = kind == DKIM_SIG_DKIM ?
+		DKIM_CANON_SIMPLE : DKIM_CANON_RELAXED;
 
 	memset(sig, 0, sizeof(*sig));
+	sig->kind = kind;
 	sig->field = dkim_strndup(field, len);
 	sig->field_len = len;
-	sig->header_canon = DKIM_CANON_SIMPLE;
-	sig->body_canon = DKIM_CANON_SIMPLE;
+	sig->header_canon = default_canon;
+	sig->body_canon = default_canon;
 
 	const char *colon = memchr(sig->field, ':', len);
 	size_t value_start = colon == NULL ? len : (size_t)(colon - sig->field) + 1;

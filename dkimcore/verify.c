@@ -4,7 +4,8 @@
  * as soon as it is complete and its key query starts at once, so DNS runs
  * while the body is hashed.  At the end, each signature is judged in the
  * RFC's order: the signature itself, the key, the body hash, the header
- * hash; then local policy (several From fields, unsigned body after l=). */
+ * hash; then local policy (several From fields, unsigned body after l=).
+ * The ARC chain (arc-verify.c) is validated in the same pass. */
 #include "dkim-private.h"
 
 #include <stdarg.h>
@@ -21,7 +22,7 @@ struct verify_sig {
 	struct dkim_signature sig;
 	char *qname;
 	struct dkim_dns_query *query;		/* NULL when not looked up */
-	struct dkim_body_canon *body_canon;	/* NULL when not hashed */
+	const struct dkim_body_canon *body_canon; /* NULL when not hashed */
 	struct dkim_body_hash *body_hash;
 	struct dkim_signature_result result;
 	char *explanation;
@@ -34,13 +35,15 @@ struct dkim_verifier {
 	size_t fields_seen;
 	bool in_body;
 	bool finished;
+	time_t now;		/* the verification time, set at the end */
 
-	struct dkim_body_canon body_canons[2];	/* by enum dkim_canon */
-	bool body_canon_used[2];
+	struct dkim_body_canons body_canons;
 
 	struct verify_sig *sigs;
 	size_t sig_count;
 	size_t skipped;
+
+	struct dkim_arc_chain arc;
 
 	size_t from_count;
 	size_t from_index;
@@ -58,6 +61,7 @@ dkim_verify_config_init(struct dkim_verify_config *config)
 	config->clock_drift = DKIM_DEFAULT_CLOCK_DRIFT;
 	config->body_length = DKIM_BODY_LENGTH_REFUSE_PARTIAL;
 	config->max_header_bytes = DKIM_DEFAULT_MAX_HEADER_BYTES;
+	config->arc = true;
 }
 
 dkim_verifier *
@@ -75,9 +79,7 @@ dkim_verifier_new(const struct dkim_verify_config *config,
 	dkim_headers_init(&verifier->headers, config->max_header_bytes);
 	verifier->sigs = dkim_calloc(verifier->config.max_signatures,
 				     sizeof(*verifier->sigs));
-	for (size_t i = 0; i < DKIM_N_ELEMENTS(verifier->body_canons); i++)
-		dkim_body_canon_init(&verifier->body_canons[i],
-				     (enum dkim_canon)i);
+	dkim_body_canons_init(&verifier->body_canons);
 	return verifier;
 }
 
@@ -117,8 +119,7 @@ add_signature(dkim_verifier *verifier, size_t field_index)
 						     field_index), field->len);
 	if (sig->error != DKIM_REASON_NONE)
 		return;
-	vs->qname = dkim_strdup_printf("%s._domainkey.%.*s", sig->selector,
-				       (int)sig->domain_len, sig->domain_raw);
+	vs->qname = dkim_signature_qname(sig);
 	vs->query = dkim_resolver_start(verifier->resolver, vs->qname);
 }
 
@@ -149,21 +150,15 @@ start_body(dkim_verifier *verifier)
 
 		if (sig->error != DKIM_REASON_NONE)
 			continue;
-		vs->body_canon = &verifier->body_canons[sig->body_canon];
-		verifier->body_canon_used[sig->body_canon] = true;
-		vs->body_hash = dkim_body_canon_hash(vs->body_canon,
+		vs->body_canon = &verifier->body_canons.by_canon[sig->body_canon];
+		vs->body_hash = dkim_body_canons_hash(&verifier->body_canons,
+			sig->body_canon,
 			sig->has_length ? sig->length : UINT64_MAX);
 	}
-}
-
-static void
-feed_body(dkim_verifier *verifier, const void *data, size_t size)
-{
-	for (size_t i = 0; i < DKIM_N_ELEMENTS(verifier->body_canons); i++) {
-		if (verifier->body_canon_used[i])
-			dkim_body_canon_feed(&verifier->body_canons[i], data,
-					     size);
-	}
+	if (verifier->config.arc)
+		dkim_arc_chain_start(&verifier->arc, &verifier->headers,
+				     verifier->resolver,
+				     &verifier->body_canons);
 }
 
 void
@@ -181,124 +176,35 @@ dkim_verifier_feed(dkim_verifier *verifier, const void *data, size_t size)
 		data = (const char *)data + used;
 		size -= used;
 	}
-	feed_body(verifier, data, size);
+	dkim_body_canons_feed(&verifier->body_canons, data, size);
 }
 
 /* ---- judging one signature ---- */
 
-static bool
-check_times(const dkim_verifier *verifier, struct verify_sig *vs)
+/* A failed shared check (sigcheck.c) becomes the signature's result. */
+static void
+judge_check(struct verify_sig *vs, const struct dkim_check *check)
 {
-	const struct dkim_signature *sig = &vs->sig;
-	time_t now = verifier->config.now != 0 ? verifier->config.now :
-		time(NULL);
-	time_t drift = (time_t)verifier->config.clock_drift;
-	char when[64];
-
-	if (sig->expiration != 0 && now > sig->expiration + drift) {
-		dkim_format_time(sig->expiration, when, sizeof(when));
-		judge(vs, DKIM_REASON_EXPIRED, "signature expired at %s", when);
-		return false;
-	}
-	if (sig->timestamp != 0 && sig->timestamp > now + drift) {
-		dkim_format_time(sig->timestamp, when, sizeof(when));
-		judge(vs, DKIM_REASON_FUTURE,
-		      "signature timestamp %s is in the future", when);
-		return false;
-	}
-	return true;
+	judge(vs, check->reason, "%s", check->text);
 }
 
-/* Waits for the key and checks it fits the signature; returns the key
- * or NULL after judging the signature. */
 static dkim_pubkey *
 fetch_key(dkim_verifier *verifier, struct verify_sig *vs,
 	  uint64_t deadline_msecs)
 {
-	const struct dkim_signature *sig = &vs->sig;
-	struct dkim_key_record record;
-	struct dkim_error error;
-	dkim_pubkey *key;
+	struct dkim_check check = { .reason = DKIM_REASON_NONE };
+	dkim_pubkey *key = dkim_check_key(&check, verifier->resolver,
+					  vs->query, vs->qname, &vs->sig,
+					  verifier->config.min_rsa_bits,
+					  deadline_msecs);
 
-	if (!dkim_resolver_wait(verifier->resolver, vs->query,
-				deadline_msecs)) {
-		judge(vs, DKIM_REASON_DNS_TIMEOUT,
-		      "DNS timeout looking up the key at %s", vs->qname);
-		return NULL;
-	}
-	const struct dkim_dns_answer *answer = &vs->query->answer;
-	vs->result.dnssec = answer->dnssec;
-	if (answer->dnssec == DKIM_DNSSEC_BOGUS) {
-		judge(vs, DKIM_REASON_DNSSEC_BOGUS,
-		      "DNSSEC validation of the key at %s failed (bogus)",
-		      vs->qname);
-		return NULL;
-	}
-	switch (answer->status) {
-	case DKIM_DNS_FOUND:
-		break;
-	case DKIM_DNS_NOT_FOUND:
-		judge(vs, DKIM_REASON_KEY_NOT_FOUND, "no key at %s", vs->qname);
-		return NULL;
-	case DKIM_DNS_TIMEOUT:
-		judge(vs, DKIM_REASON_DNS_TIMEOUT,
-		      "DNS timeout looking up the key at %s", vs->qname);
-		return NULL;
-	case DKIM_DNS_ERROR:
-		judge(vs, DKIM_REASON_DNS_ERROR, "DNS error looking up %s: %s",
-		      vs->qname, answer->detail != NULL ? answer->detail :
-		      "server failure");
-		return NULL;
-	}
-	if (answer->record_count != 1) {
-		judge(vs, DKIM_REASON_KEY_MULTIPLE,
-		      "%zu TXT records at %s where one key record belongs",
-		      answer->record_count, vs->qname);
-		return NULL;
-	}
-
-	enum dkim_reason reason =
-		dkim_key_record_parse(answer->records[0].data,
-				      answer->records[0].len, &record, &key,
-				      &error);
-	vs->result.key_type = record.type;
-	vs->result.key_bits = record.bits;
-	vs->result.key_testing = record.testing;
-	if (reason != DKIM_REASON_NONE) {
-		judge(vs, reason, "%s (key at %s)", error.text, vs->qname);
-		return NULL;
-	}
-	if (record.revoked) {
-		judge(vs, DKIM_REASON_KEY_REVOKED, "key revoked (empty p= at %s)",
-		      vs->qname);
-	} else if (record.type != sig->key_type) {
-		judge(vs, DKIM_REASON_KEY_TYPE_MISMATCH,
-		      "key at %s is k=%s but the signature is a=%s", vs->qname,
-		      dkim_key_type_name(record.type), sig->algorithm);
-	} else if (!record.allows_sha256) {
-		judge(vs, DKIM_REASON_KEY_HASH_MISMATCH,
-		      "key at %s does not allow sha256 (h= tag)", vs->qname);
-	} else if (!record.email_service) {
-		judge(vs, DKIM_REASON_KEY_SERVICE,
-		      "key at %s is not for email (s= tag)", vs->qname);
-	} else if (record.strict_identity && sig->identity_domain != NULL &&
-		   !dkim_mem_equal_icase(sig->identity_domain,
-					 strlen(sig->identity_domain),
-					 sig->domain_raw, sig->domain_len)) {
-		judge(vs, DKIM_REASON_KEY_STRICT_IDENTITY,
-		      "key at %s has t=s, which forbids identity i=%s "
-		      "in a subdomain of d=%s", vs->qname, sig->identity,
-		      sig->domain);
-	} else if (record.type == DKIM_KEY_RSA &&
-		   record.bits < verifier->config.min_rsa_bits) {
-		judge(vs, DKIM_REASON_KEY_TOO_SMALL,
-		      "RSA key too small (%u bits, %u required)", record.bits,
-		      verifier->config.min_rsa_bits);
-	} else {
-		return key;
-	}
-	dkim_pubkey_free(&key);
-	return NULL;
+	vs->result.dnssec = check.dnssec;
+	vs->result.key_type = check.key_type;
+	vs->result.key_bits = check.key_bits;
+	vs->result.key_testing = check.key_testing;
+	if (key == NULL)
+		judge_check(vs, &check);
+	return key;
 }
 
 static void
@@ -306,43 +212,19 @@ check_signature(dkim_verifier *verifier, struct verify_sig *vs,
 		const dkim_pubkey *key)
 {
 	const struct dkim_signature *sig = &vs->sig;
+	struct dkim_check check = { .reason = DKIM_REASON_NONE };
 	unsigned char digest[DKIM_SHA256_LEN];
 
-	if (sig->has_length && sig->length > vs->body_canon->length) {
-		judge(vs, DKIM_REASON_BAD_BODY_LENGTH,
-		      "l=%llu is longer than the body (%llu bytes): "
-		      "body cut after signing?",
-		      (unsigned long long)sig->length,
-		      (unsigned long long)vs->body_canon->length);
+	if (!dkim_check_body(&check, sig, vs->body_canon, vs->body_hash)) {
+		judge_check(vs, &check);
 		return;
 	}
-	if (memcmp(vs->body_hash->digest, sig->bh, DKIM_SHA256_LEN) != 0) {
-		judge(vs, DKIM_REASON_BODY_HASH_MISMATCH,
-		      "body hash mismatch: body changed after signing "
-		      "(footer added by a list?)");
-		return;
-	}
-
 	dkim_hash_signed_headers(&verifier->headers, sig->header_canon,
 				 sig->signed_headers, sig->signed_header_count,
 				 sig->field, sig->field_len, sig->b_value_start,
 				 sig->b_value_end, digest);
-	switch (dkim_pubkey_verify(key, digest, sig->b, sig->b_len)) {
-	case DKIM_VERIFY_OK:
-		break;
-	case DKIM_VERIFY_BAD_SIGNATURE:
-		judge(vs, DKIM_REASON_SIGNATURE_MISMATCH,
-		      "signature mismatch: a signed header changed");
-		return;
-	case DKIM_VERIFY_BAD_LENGTH:
-		judge(vs, DKIM_REASON_SIGNATURE_MISMATCH,
-		      "signature mismatch: b= holds %zu bytes, wrong for a "
-		      "%u-bit %s key", sig->b_len, key->bits,
-		      dkim_key_type_name(key->type));
-		return;
-	case DKIM_VERIFY_INTERNAL:
-		judge(vs, DKIM_REASON_INTERNAL,
-		      "internal error: the crypto library failed");
+	if (!dkim_check_digest(&check, sig, key, digest)) {
+		judge_check(vs, &check);
 		return;
 	}
 
@@ -389,8 +271,12 @@ evaluate(dkim_verifier *verifier, struct verify_sig *vs,
 		judge(vs, sig->error, "%s", sig->error_text);
 		return;
 	}
-	if (!check_times(verifier, vs))
+	struct dkim_check check = { .reason = DKIM_REASON_NONE };
+	if (!dkim_check_times(&check, sig, verifier->now,
+			      verifier->config.clock_drift)) {
+		judge_check(vs, &check);
 		return;
+	}
 
 	dkim_pubkey *key = fetch_key(verifier, vs, deadline_msecs);
 	if (key == NULL)
@@ -427,10 +313,7 @@ dkim_verifier_finish(dkim_verifier *verifier)
 		scan_new_fields(verifier);
 		start_body(verifier);
 	}
-	for (size_t i = 0; i < DKIM_N_ELEMENTS(verifier->body_canons); i++) {
-		if (verifier->body_canon_used[i])
-			dkim_body_canon_finish(&verifier->body_canons[i]);
-	}
+	dkim_body_canons_finish(&verifier->body_canons);
 	verifier->finished = true;
 
 	/* Too large to keep: judged (in evaluate()) as one unusable
@@ -448,11 +331,22 @@ dkim_verifier_finish(dkim_verifier *verifier)
 			from->len - (size_t)(value - field));
 	}
 
+	verifier->now = verifier->config.now != 0 ? verifier->config.now :
+		time(NULL);
 	uint64_t deadline = dkim_monotonic_msecs() +
 		verifier->config.dns_timeout_msecs;
 	for (size_t i = 0; i < verifier->sig_count; i++)
 		evaluate(verifier, &verifier->sigs[i], deadline);
 	verifier->verdict = compute_verdict(verifier);
+
+	struct dkim_arc_context arc_context = {
+		.headers = &verifier->headers,
+		.resolver = verifier->resolver,
+		.config = &verifier->config,
+		.now = verifier->now,
+		.deadline_msecs = deadline,
+	};
+	dkim_arc_chain_finish(&verifier->arc, &arc_context);
 }
 
 enum dkim_result
@@ -486,6 +380,15 @@ dkim_verifier_from_domain(const dkim_verifier *verifier)
 	return verifier->from_domain;
 }
 
+enum dkim_result
+dkim_verifier_arc(const dkim_verifier *verifier,
+		  const struct dkim_arc_result **result_r)
+{
+	if (result_r != NULL)
+		*result_r = &verifier->arc.result;
+	return verifier->arc.result.cv;
+}
+
 void
 dkim_verifier_free(dkim_verifier **verifier_p)
 {
@@ -499,8 +402,8 @@ dkim_verifier_free(dkim_verifier **verifier_p)
 		free(verifier->sigs[i].qname);
 		free(verifier->sigs[i].explanation);
 	}
-	for (size_t i = 0; i < DKIM_N_ELEMENTS(verifier->body_canons); i++)
-		dkim_body_canon_free(&verifier->body_canons[i]);
+	dkim_arc_chain_free(&verifier->arc);
+	dkim_body_canons_free(&verifier->body_canons);
 	dkim_headers_free(&verifier->headers);
 	free(verifier->sigs);
 	free(verifier->from_domain);

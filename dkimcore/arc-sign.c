@@ -1,0 +1,577 @@
+/* ARC sealing (RFC 8617 §5.1): this hop's ARC set, made in the pass that
+ * makes the DKIM signatures.
+ *
+ * The chain the message arrived with is validated on the way, exactly as
+ * the verifier does it (arc-verify.c): its status becomes the new seal's
+ * cv=, and the new set's instance follows the highest one found.  The
+ * set is an ARC-Authentication-Results carrying this hop's
+ * Authentication-Results, an ARC-Message-Signature (a signature request
+ * of sign.c) and the ARC-Seal over the sets.  A chain whose newest seal
+ * already says cv=fail is not extended (§5.1); a chain that fails here is
+ * sealed with cv=fail over the new set alone (§5.1.2).  The fields are
+ * written in the canonical form of the ARC test suite (tags sorted by
+ * name), so that a seal is reproducible. */
+#include "dkim-private.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char authres_name[] = "Authentication-Results";
+
+struct dkim_arc_sealer {
+	struct dkim_sign_request ams;
+	char *authres;		/* the given A-R value, or NULL */
+	char *authserv_id;	/* whose A-R fields to take, or NULL */
+	dkim_resolver *resolver;
+	struct dkim_verify_config verify;
+	struct dkim_arc_chain chain;
+	bool sealed;
+};
+
+void
+dkim_arc_seal_config_init(struct dkim_arc_seal_config *config)
+{
+	memset(config, 0, sizeof(*config));
+	config->header_canon = DKIM_CANON_RELAXED;
+	config->body_canon = DKIM_CANON_RELAXED;
+}
+
+/* ---- the Authentication-Results payload ---- */
+
+struct resinfos {
+	char **texts;
+	size_t count;
+};
+
+static void
+resinfos_free(struct resinfos *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		free(list->texts[i]);
+	free(list->texts);
+	memset(list, 0, sizeof(*list));
+}
+
+static bool
+has_control(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') ||
+		    c == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static void
+add_resinfo(struct resinfos *list, struct dkim_buf *text)
+{
+	if (text->len > 0 && text->data[text->len - 1] == ' ')
+		dkim_buf_truncate(text, text->len - 1);
+	if (text->len == 0)
+		return;
+	list->texts = dkim_realloc(list->texts,
+				   (list->count + 1) * sizeof(*list->texts));
+	list->texts[list->count++] = dkim_buf_steal(text);
+}
+
+/* Splits an Authentication-Results value at the ';' outside quoted
+ * strings and comments.  Whitespace runs become one space, which is all
+ * relaxed canonicalization keeps of them anyway; empty parts vanish. */
+static void
+split_resinfos(const char *value, size_t len, struct resinfos *list)
+{
+	struct dkim_buf part = { 0 };
+	unsigned comment_depth = 0;
+	bool quoted = false, escaped = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = value[i];
+		bool wsp = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+
+		if (escaped) {
+			escaped = false;
+		} else if (c == '\\' && (quoted || comment_depth > 0)) {
+			escaped = true;
+		} else if (quoted) {
+			quoted = c != '"';
+		} else if (c == '"') {
+			quoted = comment_depth == 0;
+		} else if (c == '(') {
+			comment_depth++;
+		} else if (c == ')' && comment_depth > 0) {
+			comment_depth--;
+		} else if (c == ';' && comment_depth == 0) {
+			add_resinfo(list, &part);
+			continue;
+		}
+		if (wsp) {
+			if (part.len > 0 && part.data[part.len - 1] != ' ')
+				dkim_buf_append_c(&part, ' ');
+		} else {
+			dkim_buf_append_c(&part, c);
+		}
+	}
+	add_resinfo(list, &part);
+	dkim_buf_free(&part);
+}
+
+/* This hop's results: the given value, or every Authentication-Results
+ * field of the message that carries our authserv-id, in order (what
+ * dkimpy does and the ARC test suite expects).  The first element is
+ * the authserv-id. */
+static int
+collect_resinfos(const struct dkim_arc_sealer *sealer,
+		 const struct dkim_headers *headers, struct resinfos *list,
+		 struct dkim_error *error)
+{
+	if (sealer->authres != NULL) {
+		split_resinfos(sealer->authres, strlen(sealer->authres), list);
+		return 0;
+	}
+	list->texts = dkim_malloc(sizeof(*list->texts));
+	list->texts[list->count++] = dkim_strdup(sealer->authserv_id);
+	for (size_t i = 0; i < headers->count; i++) {
+		if (!dkim_headers_name_is(headers, i, authres_name))
+			continue;
+		const struct dkim_header_field *field = &headers->fields[i];
+		const char *text = dkim_headers_field(headers, i);
+		size_t value_start = field->name_len + 1;
+		const char *value = text + value_start;
+		size_t len = field->len - value_start;
+
+		if (!dkim_authres_is_ours(value, len, sealer->authserv_id))
+			continue;
+		if (has_control(value, len)) {
+			dkim_error_set(error, "an %s field of %s has control "
+				       "characters", authres_name,
+				       sealer->authserv_id);
+			return -1;
+		}
+		struct resinfos field_list = { NULL, 0 };
+		split_resinfos(value, len, &field_list);
+		/* Its first element is our authserv-id again. */
+		for (size_t j = 1; j < field_list.count; j++) {
+			list->texts = dkim_realloc(list->texts,
+				(list->count + 1) * sizeof(*list->texts));
+			list->texts[list->count++] = field_list.texts[j];
+			field_list.texts[j] = NULL;
+		}
+		resinfos_free(&field_list);
+	}
+	if (list->count == 1) {
+		dkim_error_set(error, "no %s field of %s to record in the "
+			       "ARC set", authres_name, sealer->authserv_id);
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+is_method(const char *resinfo, const char *method)
+{
+	size_t len = strlen(method);
+
+	if (strncasecmp(resinfo, method, len) != 0)
+		return false;
+	resinfo += len;
+	while (*resinfo == ' ')
+		resinfo++;
+	return *resinfo == '=';
+}
+
+/* Writes words separated by spaces, breaking lines between them. */
+static void
+fold_words(struct dkim_folder *folder, const char *text, bool last)
+{
+	const char *word = text;
+
+	while (*word != '\0') {
+		const char *end = strchr(word, ' ');
+		size_t len = end != NULL ? (size_t)(end - word) : strlen(word);
+		struct dkim_buf piece = { 0 };
+
+		dkim_buf_append(&piece, word, len);
+		if (end == NULL && !last)
+			dkim_buf_append_c(&piece, ';');
+		dkim_fold_append(folder, piece.data, piece.len, true);
+		dkim_buf_free(&piece);
+		word = end != NULL ? end + 1 : word + len;
+	}
+}
+
+/* RFC 8617 §4.1.1: "i=N; " and the Authentication-Results payload.  The
+ * chain status this hop found is recorded as arc= unless the results
+ * already say it; a bare "none" makes way for it. */
+static void
+write_aar(struct dkim_buf *out, unsigned instance, enum dkim_result cv,
+	  const struct resinfos *list)
+{
+	struct dkim_folder folder;
+	bool has_arc = false;
+	size_t last = 0;
+
+	for (size_t i = 1; i < list->count; i++) {
+		has_arc = has_arc || is_method(list->texts[i], "arc");
+		if (strcasecmp(list->texts[i], "none") != 0)
+			last = i;
+	}
+	dkim_fold_start(&folder, out, "ARC-Authentication-Results");
+	dkim_fold_tagf(&folder, "i=%u;", instance);
+	fold_words(&folder, list->texts[0], false);
+	if (!has_arc) {
+		dkim_fold_tagf(&folder, "arc=%s%s", dkim_result_name(cv),
+			       last > 0 ? ";" : "");
+	}
+	for (size_t i = 1; i <= last; i++) {
+		if (strcasecmp(list->texts[i], "none") != 0)
+			fold_words(&folder, list->texts[i], i == last);
+	}
+	dkim_buf_append_str(out, "\r\n");
+}
+
+/* ---- the seal ---- */
+
+/* What an ARC-Seal being made signs (RFC 8617 §5.1.1): the older sets
+ * when the chain passed, then this hop's AAR and AMS, then the seal with
+ * an empty b= value. */
+static void
+seal_digest(const struct dkim_arc_chain *chain,
+	    const struct dkim_headers *headers, unsigned older_sets,
+	    const char *aar, const char *ams,
+	    const struct dkim_unsigned_field *seal,
+	    unsigned char digest[DKIM_SHA256_LEN])
+{
+	struct dkim_header_hash hash;
+
+	dkim_header_hash_init(&hash, DKIM_CANON_RELAXED);
+	dkim_arc_chain_hash_sets(chain, headers, older_sets, &hash);
+	dkim_header_hash_field(&hash, aar, strlen(aar));
+	dkim_header_hash_field(&hash, ams, strlen(ams));
+	dkim_header_hash_finish(&hash, seal->text.data, seal->text.len,
+				seal->b_pos, seal->b_pos, digest);
+}
+
+/* RFC 8617 §4.1.3, tags sorted by name. */
+static int
+write_seal(const struct dkim_arc_sealer *sealer,
+	   const struct dkim_headers *headers, unsigned instance,
+	   enum dkim_result cv, const char *aar, const char *ams,
+	   struct dkim_buf *out, struct dkim_error *error)
+{
+	const struct dkim_sign_request *req = &sealer->ams;
+	struct dkim_unsigned_field seal = { .text = { 0 } };
+	struct dkim_folder folder;
+	unsigned char digest[DKIM_SHA256_LEN];
+
+	dkim_fold_start(&folder, &seal.text, "ARC-Seal");
+	dkim_fold_tagf(&folder, "a=%s;", dkim_sign_algorithm_name(req->key));
+	dkim_sign_b_slot(&folder, &seal, false, DKIM_FOLD_WIDTH);
+	dkim_fold_tagf(&folder, "cv=%s;", dkim_result_name(cv));
+	dkim_fold_tagf(&folder, "d=%s;", req->domain);
+	dkim_fold_tagf(&folder, "i=%u;", instance);
+	dkim_fold_tagf(&folder, "s=%s;", req->selector);
+	dkim_fold_tagf(&folder, "t=%lld", (long long)req->timestamp);
+
+	seal_digest(&sealer->chain, headers,
+		    cv == DKIM_RESULT_PASS ? instance - 1 : 0, aar, ams, &seal,
+		    digest);
+	int ret = dkim_sign_fill_b(&seal, req->key, digest, error);
+	if (ret == 0) {
+		dkim_buf_append(out, seal.text.data, seal.text.len);
+		dkim_buf_append_str(out, "\r\n");
+	}
+	dkim_buf_free(&seal.text);
+	return ret;
+}
+
+/* ---- the sealer ---- */
+
+static bool
+is_arc_field_name(const char *name)
+{
+	return strncasecmp(name, "ARC-", 4) == 0;
+}
+
+/* Written into the AAR as it is: a plain token, nothing that could end
+ * the value or the field. */
+static bool
+is_authserv_id(const char *id)
+{
+	if (*id == '\0')
+		return false;
+	for (const char *p = id; *p != '\0'; p++) {
+		if (*p <= ' ' || *p > '~' || *p == ';' || *p == '"' ||
+		    *p == '(' || *p == ')')
+			return false;
+	}
+	return true;
+}
+
+static int
+check_config(const struct dkim_arc_seal_config *config,
+	     struct dkim_error *error)
+{
+	if (config->resolver == NULL) {
+		dkim_error_set(error, "an ARC seal needs a resolver, to "
+			       "validate the chain the message arrives with");
+		return -1;
+	}
+	if ((config->authres == NULL) == (config->authserv_id == NULL)) {
+		dkim_error_set(error, "an ARC seal needs either this hop's "
+			       "Authentication-Results value or the "
+			       "authserv-id of its fields in the message");
+		return -1;
+	}
+	if (config->authserv_id != NULL &&
+	    !is_authserv_id(config->authserv_id)) {
+		dkim_error_set(error, "invalid authserv-id '%s'",
+			       config->authserv_id);
+		return -1;
+	}
+	if (config->key != NULL && dkim_privkey_type(config->key) !=
+	    DKIM_KEY_RSA) {
+		dkim_error_set(error, "ARC seals need an RSA key: validators "
+			       "accept rsa-sha256 (RFC 8617)");
+		return -1;
+	}
+	for (size_t i = 0; config->headers != NULL &&
+	     config->headers[i] != NULL; i++) {
+		if (is_arc_field_name(config->headers[i])) {
+			dkim_error_set(error, "%s cannot be signed by the "
+				       "ARC-Message-Signature: the ARC-Seal "
+				       "covers the ARC fields",
+				       config->headers[i]);
+			return -1;
+		}
+	}
+	if (config->authres != NULL) {
+		struct resinfos list = { NULL, 0 };
+		size_t len = strlen(config->authres);
+		bool bad = has_control(config->authres, len);
+
+		if (!bad) {
+			split_resinfos(config->authres, len, &list);
+			bad = list.count == 0;
+			resinfos_free(&list);
+		}
+		if (bad) {
+			dkim_error_set(error, "invalid Authentication-Results "
+				       "value for the ARC set: '%s'",
+				       config->authres);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct dkim_arc_sealer *
+dkim_arc_sealer_new(const struct dkim_arc_seal_config *config,
+		    struct dkim_error *error)
+{
+	struct dkim_sign_config sign;
+
+	if (check_config(config, error) < 0)
+		return NULL;
+	dkim_sign_config_init(&sign);
+	sign.domain = config->domain;
+	sign.selector = config->selector;
+	sign.key = config->key;
+	sign.header_canon = config->header_canon;
+	sign.body_canon = config->body_canon;
+	sign.headers = config->headers;
+	sign.oversign = config->oversign;
+	sign.timestamp = config->timestamp;
+
+	struct dkim_arc_sealer *sealer = dkim_calloc(1, sizeof(*sealer));
+	if (dkim_sign_request_init(&sealer->ams, DKIM_SIG_ARC_MESSAGE, &sign,
+				   error) < 0) {
+		free(sealer);
+		return NULL;
+	}
+	if (config->authres != NULL)
+		sealer->authres = dkim_strdup(config->authres);
+	else
+		sealer->authserv_id = dkim_strdup(config->authserv_id);
+	sealer->resolver = config->resolver;
+	if (config->verify != NULL)
+		sealer->verify = *config->verify;
+	else
+		dkim_verify_config_init(&sealer->verify);
+	if (sealer->verify.min_rsa_bits < DKIM_RSA_MIN_BITS)
+		sealer->verify.min_rsa_bits = DKIM_RSA_MIN_BITS;
+	return sealer;
+}
+
+void
+dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
+		      const struct dkim_headers *headers,
+		      struct dkim_body_canons *bcs)
+{
+	dkim_arc_chain_start(&sealer->chain, headers, sealer->resolver, bcs);
+	dkim_sign_request_start(&sealer->ams, bcs);
+}
+
+/* Validates the arriving chain; false (with `error` set) when sealing has
+ * to wait or cannot be done. */
+static bool
+validate_chain(struct dkim_arc_sealer *sealer, struct dkim_headers *headers,
+	       struct dkim_error *error)
+{
+	const struct dkim_verify_config *verify = &sealer->verify;
+	struct dkim_arc_context context = {
+		.headers = headers,
+		.resolver = sealer->resolver,
+		.config = verify,
+		.now = verify->now != 0 ? verify->now : time(NULL),
+		.deadline_msecs = dkim_monotonic_msecs() +
+			verify->dns_timeout_msecs,
+	};
+	const struct dkim_arc_result *result = &sealer->chain.result;
+
+	dkim_arc_chain_finish(&sealer->chain, &context);
+	if (result->cv == DKIM_RESULT_FAIL &&
+	    dkim_reason_result(result->reason) == DKIM_RESULT_TEMPERROR) {
+		/* Sealing cv=fail now would break the chain for good. */
+		dkim_error_set(error, "cannot validate the ARC chain now, "
+			       "try again later: %s", result->explanation);
+		return false;
+	}
+	if (sealer->chain.count == DKIM_ARC_MAX_SETS &&
+	    result->reason != DKIM_REASON_ARC_CHAIN_FAILED) {
+		dkim_error_set(error, "the message already has %u ARC sets, "
+			       "the most there can be (RFC 8617 section 4.2.1)",
+			       DKIM_ARC_MAX_SETS);
+		return false;
+	}
+	return true;
+}
+
+int
+dkim_arc_sealer_finish(struct dkim_arc_sealer *sealer,
+		       struct dkim_headers *headers, struct dkim_buf *fields,
+		       struct dkim_error *error)
+{
+	struct dkim_buf aar = { 0 }, ams = { 0 };
+	struct resinfos list = { NULL, 0 };
+
+	if (!validate_chain(sealer, headers, error))
+		return -1;
+	if (sealer->chain.result.reason == DKIM_REASON_ARC_CHAIN_FAILED)
+		return 0; /* a broken chain is not extended */
+
+	enum dkim_result cv = sealer->chain.result.cv;
+	unsigned instance = sealer->chain.count + 1;
+	int ret = collect_resinfos(sealer, headers, &list, error);
+	if (ret == 0) {
+		write_aar(&aar, instance, cv, &list);
+		ret = dkim_sign_request_make(&sealer->ams, headers, instance,
+					     &ams, error);
+	}
+	if (ret == 0)
+		ret = write_seal(sealer, headers, instance, cv, aar.data,
+				 ams.data, fields, error);
+	if (ret == 0) {
+		dkim_buf_append(fields, ams.data, ams.len);
+		dkim_buf_append(fields, aar.data, aar.len);
+		sealer->sealed = true;
+	}
+	resinfos_free(&list);
+	dkim_buf_free(&aar);
+	dkim_buf_free(&ams);
+	return ret;
+}
+
+enum dkim_result
+dkim_arc_sealer_result(const struct dkim_arc_sealer *sealer,
+		       const struct dkim_arc_result **result_r,
+		       bool *sealed_r)
+{
+	static const struct dkim_arc_result no_seal = { 0 };
+	const struct dkim_arc_result *result = sealer != NULL ?
+		&sealer->chain.result : &no_seal;
+
+	if (result_r != NULL)
+		*result_r = result;
+	if (sealed_r != NULL)
+		*sealed_r = sealer != NULL && sealer->sealed;
+	return result->cv;
+}
+
+void
+dkim_arc_sealer_free(struct dkim_arc_sealer **sealer_p)
+{
+	struct dkim_arc_sealer *sealer = *sealer_p;
+
+	if (sealer == NULL)
+		return;
+	dkim_sign_request_clear(&sealer->ams);
+	dkim_arc_chain_free(&sealer->chain);
+	free(sealer->authres);
+	free(sealer->authserv_id);
+	free(sealer);
+	*sealer_p = NULL;
+}
+
+/* ---- sealing given fields (golden-vector tests) ---- */
+
+char *
+dkim_arc_seal_field_template(const dkim_privkey *key, const char *seal,
+			     const char *aar, const char *ams,
+			     const void *message, size_t message_len,
+			     struct dkim_error *error)
+{
+	const char *colon = strchr(seal, ':');
+	struct dkim_taglist tags;
+	uint64_t instance;
+
+	if (colon == NULL || dkim_taglist_parse(colon + 1, strlen(colon + 1),
+						&tags, error) != DKIM_TAGLIST_OK)
+		return NULL;
+	const struct dkim_tag *b = dkim_taglist_find(&tags, "b");
+	const struct dkim_tag *i = dkim_taglist_find(&tags, "i");
+	const struct dkim_tag *cv = dkim_taglist_find(&tags, "cv");
+	if (b == NULL || b->value_len != 0 || i == NULL || cv == NULL ||
+	    i->value_len == 0 || i->value_len > 2 ||
+	    (instance = strtoull(i->value, NULL, 10)) == 0) {
+		dkim_error_set(error, "seal template needs i=, cv= and an "
+			       "empty b=");
+		return NULL;
+	}
+	bool pass = dkim_tag_value_is(cv, "pass");
+
+	struct dkim_arc_chain chain = { 0 };
+	struct dkim_headers headers;
+	struct dkim_unsigned_field field = { .text = { 0 } };
+	unsigned char digest[DKIM_SHA256_LEN];
+	char *result = NULL;
+
+	dkim_headers_init(&headers, SIZE_MAX);
+	dkim_headers_feed(&headers, message, message_len);
+	dkim_headers_finish(&headers);
+	if (pass && (!dkim_arc_chain_collect(&chain, &headers) ||
+		     chain.count != instance - 1)) {
+		dkim_error_set(error, "the message does not hold the %u sets "
+			       "the seal covers", (unsigned)instance - 1);
+	} else {
+		/* The template without its b= value's whitespace. */
+		size_t value_start = (size_t)(colon + 1 - seal);
+		dkim_buf_append(&field.text, seal,
+				value_start + b->raw_value_start);
+		dkim_buf_append_str(&field.text,
+				    seal + value_start + b->raw_value_end);
+		field.b_pos = value_start + b->raw_value_start;
+		field.b_column = 0;
+		field.b_width = DKIM_FOLD_WIDTH;
+		seal_digest(&chain, &headers, pass ? (unsigned)instance - 1 : 0,
+			    aar, ams, &field, digest);
+		if (dkim_sign_fill_b(&field, key, digest, error) == 0)
+			result = dkim_buf_steal(&field.text);
+	}
+	dkim_buf_free(&field.text);
+	dkim_arc_chain_free(&chain);
+	dkim_headers_free(&headers);
+	return result;
+}
