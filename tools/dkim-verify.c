@@ -1,5 +1,5 @@
-/* dkim-verify: verify the DKIM signatures of one message and print an
- * Authentication-Results field.  See dkim-verify(1). */
+/* dkim-verify: verify the DKIM signatures and the ARC chain of one
+ * message and print an Authentication-Results field.  See dkim-verify(1). */
 #include "tool-common.h"
 
 #include <getopt.h>
@@ -12,7 +12,7 @@ static const char usage[] =
 	"dkim-verify [--dns-table FILE | --resolver ADDR[@PORT]] "
 	"[--trust-anchor FILE] [--now UNIXTIME] [--authserv-id ID] "
 	"[--dns-timeout SECONDS] [--min-key-bits BITS] "
-	"[--max-signatures N] [--accept-partial-body] [-v] [FILE]";
+	"[--max-signatures N] [--accept-partial-body] [--no-arc] [-v] [FILE]";
 
 enum {
 	OPT_NOW = TOOL_OPT_FIRST_OWN,
@@ -21,6 +21,7 @@ enum {
 	OPT_MIN_KEY_BITS,
 	OPT_MAX_SIGNATURES,
 	OPT_ACCEPT_PARTIAL_BODY,
+	OPT_NO_ARC,
 };
 
 static const struct option long_options[] = {
@@ -31,6 +32,7 @@ static const struct option long_options[] = {
 	{ "min-key-bits", required_argument, NULL, OPT_MIN_KEY_BITS },
 	{ "max-signatures", required_argument, NULL, OPT_MAX_SIGNATURES },
 	{ "accept-partial-body", no_argument, NULL, OPT_ACCEPT_PARTIAL_BODY },
+	{ "no-arc", no_argument, NULL, OPT_NO_ARC },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
@@ -53,6 +55,26 @@ print_signature(size_t index, const struct dkim_signature_result *sig)
 	if (sig->explanation != NULL)
 		printf(" reason=%s: %s", dkim_reason_name(sig->reason),
 		       sig->explanation);
+	putchar('\n');
+}
+
+/* "arc: cv=..." (RFC 8617 §5.2), printed with -v for a message with ARC
+ * sets, as the Authentication-Results field gets arc= then. */
+static void
+print_arc(const dkim_verifier *verifier)
+{
+	const struct dkim_arc_result *arc;
+	enum dkim_result cv = dkim_verifier_arc(verifier, &arc);
+
+	if (cv == DKIM_RESULT_NONE)
+		return;
+	printf("arc: cv=%s sets=%u", dkim_result_name(cv), arc->sets);
+	if (cv == DKIM_RESULT_PASS)
+		printf(" oldest-pass=%u d=%s", arc->oldest_pass,
+		       arc->seal_domain != NULL ? arc->seal_domain : "-");
+	if (arc->explanation != NULL)
+		printf(" reason=%s: %s", dkim_reason_name(arc->reason),
+		       arc->explanation);
 	putchar('\n');
 }
 
@@ -112,6 +134,9 @@ main(int argc, char *argv[])
 		case OPT_ACCEPT_PARTIAL_BODY:
 			config.body_length = DKIM_BODY_LENGTH_ACCEPT;
 			break;
+		case OPT_NO_ARC:
+			config.arc = false;
+			break;
 		case 'v':
 			verbose = true;
 			break;
@@ -154,6 +179,7 @@ main(int argc, char *argv[])
 			       dkim_verifier_skipped_signatures(verifier),
 			       dkim_verifier_skipped_signatures(verifier) == 1 ?
 			       "" : "s");
+		print_arc(verifier);
 		printf("verdict: %s\n",
 		       dkim_result_name(dkim_verifier_verdict(verifier)));
 	}
