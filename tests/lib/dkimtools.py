@@ -35,9 +35,16 @@ class Verification:
     verdict: str
     signatures: list = field(default_factory=list)
     stderr: str = ""
+    arc: str = ""       # the -v line "arc: cv=... " (ARC sets only), without "arc: "
 
     def results(self):
         return [s.result for s in self.signatures]
+
+    @property
+    def arc_cv(self):
+        """The ARC chain validation status: pass or fail, "none" without an arc: line."""
+        found = re.match(r"cv=(\S+)", self.arc)
+        return found[1] if found else "none"
 
 
 _SIG_RE = re.compile(
@@ -48,17 +55,19 @@ _SIG_RE = re.compile(
 def parse_verify_output(returncode, stdout, stderr=""):
     """Parses `dkim-verify -v` output."""
     lines = stdout.splitlines()
-    authres, verdict, sigs = [], None, []
+    authres, verdict, sigs, arc = [], None, [], ""
     for line in lines:
         m = _SIG_RE.match(line)
         if m:
             sigs.append(Signature(m[2], m[3], m[4], m[5], m[6], m[7],
                                   m[8] or "", m[9] or ""))
+        elif line.startswith("arc: "):
+            arc = line[len("arc: "):]
         elif line.startswith("verdict: "):
             verdict = line[len("verdict: "):]
         elif line.startswith("Authentication-Results:") or line.startswith("\t"):
             authres.append(line)
-    return Verification(returncode, "\n".join(authres), verdict, sigs, stderr)
+    return Verification(returncode, "\n".join(authres), verdict, sigs, stderr, arc)
 
 
 def verify(message, *args, timeout=60):

@@ -9,7 +9,8 @@ live DNS. All share one interface, so a test can loop over `ALL`:
     oracle.verify(message, table, now=None) -> [SignatureResult, ...]   (top signature first)
 
 `key` is a SigningKey, a key file path or the key bytes (RSA PEM, Ed25519 PEM or base64
-seed). `table` is a DNS-table path or a records mapping. Capability flags say what an oracle
+seed). dkimpy also seals and validates ARC chains (RFC 8617): DKIMPY.arc_sign() and
+DKIMPY.arc_verify(). `table` is a DNS-table path or a records mapping. Capability flags say what an oracle
 cannot do (`supports_ed25519`, `supports_verify_clock`); asking anyway raises Unsupported, so
 tests skip explicitly instead of silently. A tool that fails to run raises OracleError; it is
 never reported as a verification result.
@@ -239,6 +240,19 @@ class _ErrorLog(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _dkimpy_dnsfunc(records):
+    """dkimpy's DNS hook answering from `records`: None for a missing name or NXDOMAIN, and
+    _DnsTempFailure for ~~error~~ values."""
+    def dnsfunc(name, timeout=5):
+        values = records.get(dnstable.normalize_name(name.decode("ascii", "replace")))
+        if not values or values[0] == dnstable.NXDOMAIN:
+            return None
+        if dnstable.is_dns_error(values[0]):
+            raise _DnsTempFailure(values[0])
+        return dnstable.txt_text(values[0]).encode("utf-8")
+    return dnsfunc
+
+
 class DkimPy(Oracle):
     """dkimpy 1.1.4 through its API (we run under /usr/bin/python3, which has it)."""
     name = "dkimpy"
@@ -268,14 +282,7 @@ class DkimPy(Oracle):
             return [self._verify_one(message, records, index) for index in range(count)]
 
     def _verify_one(self, message, records, index):
-        def dnsfunc(name, timeout=5):
-            values = records.get(dnstable.normalize_name(name.decode("ascii", "replace")))
-            if not values or values[0] == dnstable.NXDOMAIN:
-                return None
-            if dnstable.is_dns_error(values[0]):
-                raise _DnsTempFailure(values[0])
-            return dnstable.txt_text(values[0]).encode("utf-8")
-
+        dnsfunc = _dkimpy_dnsfunc(records)
         errors = _ErrorLog()
         logger = logging.getLogger("oracles.dkimpy")
         logger.propagate = False       # dkimpy's errors are results here, not log noise
@@ -298,6 +305,38 @@ class DkimPy(Oracle):
         return SignatureResult(result, fields.get(b"d", b"").decode(errors="replace"),
                                fields.get(b"s", b"").decode(errors="replace"),
                                fields.get(b"a", b"").decode(errors="replace"), detail)
+
+    def arc_verify(self, message, table, now=None):
+        """ARC chain validation: (cv, reason). cv is "pass", "fail" or "none"; dkimpy gives
+        None for a chain whose newest seal already says cv=fail (the ARC test suite's ''), and
+        a DNS error in `table` gives "temperror". rsa-sha256 only (no Ed25519 seals)."""
+        with _dkimpy_clock(now):
+            try:
+                cv, _sets, reason = dkim.arc_verify(to_crlf(message),
+                                                    dnsfunc=_dkimpy_dnsfunc(_records(table)),
+                                                    minkey=self.minkey)
+            except _DnsTempFailure as exc:
+                return "temperror", str(exc)
+        return (cv.decode() if cv is not None else None), reason
+
+    def arc_sign(self, message, domain, selector, key, authserv_id, headers=None,
+                 timestamp=None):
+        """Returns the CRLF message with dkimpy's ARC set prepended (unchanged when dkimpy adds
+        none). Like dkimpy's arcsign, the ARC-Authentication-Results comes from the message's
+        Authentication-Results fields of `authserv_id`, and cv= from their arc= result."""
+        key = SigningKey.load(key)
+        if key.is_ed25519:
+            raise Unsupported("dkimpy seals ARC sets with rsa-sha256 only")
+        message = to_crlf(message)
+        try:
+            fields = dkim.arc_sign(message, selector.encode(), domain.encode(), key.pem(),
+                                   authserv_id.encode(),
+                                   include_headers=[h.encode() for h in headers]
+                                   if headers else None,
+                                   timestamp=str(timestamp) if timestamp is not None else None)
+        except dkim.DKIMException as exc:
+            raise OracleError(f"dkimpy could not seal: {exc}") from exc
+        return b"".join(to_crlf(field) for field in fields) + message
 
 
 # -- OpenDKIM --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /* Golden vectors: signing the RFC 8463 Appendix A.3 and RFC 6376
  * Appendix A.2 messages with the published keys, timestamps and tag
- * lists must reproduce the published bh= and b= exactly.  Reads the
- * vectors from $DKIM_SHARED_DIR/corpus/rfc-examples. */
+ * lists must reproduce the published bh= and b= exactly, and so must
+ * sealing dkimpy's ARC test message with its fields as dkimpy lays them
+ * out.  Reads the vectors from $DKIM_SHARED_DIR/corpus. */
 #include "dkim-private.h"
 #include "tap.h"
 
@@ -15,7 +16,7 @@ read_file(const char *name, size_t *size_r)
 	const char *shared = getenv("DKIM_SHARED_DIR");
 	char path[1024];
 
-	snprintf(path, sizeof(path), "%s/corpus/rfc-examples/%s",
+	snprintf(path, sizeof(path), "%s/corpus/%s",
 		 shared != NULL ? shared : "../shared", name);
 	FILE *file = fopen(path, "rb");
 	if (file == NULL) {
@@ -34,14 +35,15 @@ read_file(const char *name, size_t *size_r)
 	return data;
 }
 
-/* The n-th DKIM-Signature field of a message (with its CRLF). */
+/* The n-th field with this name (given with its colon) of a message,
+ * with its CRLF. */
 static char *
-nth_signature(const char *msg, int n)
+nth_field(const char *msg, const char *name, int n)
 {
 	const char *p = msg;
 
 	for (;; p = strstr(p, "\r\n") + 2) {
-		if (strncmp(p, "DKIM-Signature:", 15) == 0 && n-- == 0)
+		if (strncmp(p, name, strlen(name)) == 0 && n-- == 0)
 			break;
 	}
 	const char *end = p;
@@ -102,7 +104,7 @@ golden(const char *signed_name, int index, const char *input_name,
 	char *signed_msg = read_file(signed_name, &signed_size);
 	char *input = read_file(input_name, &input_size);
 	char *key_text = read_file(key_name, &key_size);
-	char *field = nth_signature(signed_msg, index);
+	char *field = nth_field(signed_msg, "DKIM-Signature:", index);
 	char *template = template_of(field);
 	struct dkim_error error;
 	dkim_privkey *key;
@@ -142,18 +144,96 @@ golden(const char *signed_name, int index, const char *input_name,
 	free(signed_msg);
 }
 
+/* dkimpy's files are LF on disk. */
+static char *
+read_crlf(const char *name)
+{
+	size_t size;
+	char *text = read_file(name, &size);
+	struct dkim_buf out = { 0 };
+
+	for (size_t i = 0; i < size; i++) {
+		if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'))
+			dkim_buf_append_c(&out, '\r');
+		dkim_buf_append_c(&out, text[i]);
+	}
+	free(text);
+	return dkim_buf_steal(&out);
+}
+
+/* dkimpy's ARC set for data/test.message (s=test, d=example.com, t=12345):
+ * its AMS and its seal over AAR, AMS and the seal itself must come out
+ * with the same bh= and b= values when the fields are laid out as dkimpy
+ * does (dkim-sign writes them sorted, see test-arc.py). */
+static void
+arc_golden(void)
+{
+	const char *label = "dkimpy ARC set rsa-sha256 relaxed/relaxed";
+	char *expected = read_crlf("dkimpy/arc-sign-expected.txt");
+	char *sealed = read_crlf("dkimpy/arc-signed-message.eml");
+	size_t key_size;
+	char *key_text = read_file("dkimpy/data/test.private", &key_size);
+	/* The input: the sealed message below its ARC set. */
+	const char *input = strstr(sealed, "\r\nAuthentication-Results:") + 2;
+	char *seal = nth_field(expected, "ARC-Seal:", 0);
+	char *ams = nth_field(expected, "ARC-Message-Signature:", 0);
+	char *aar = nth_field(expected, "ARC-Authentication-Results:", 0);
+	char *ams_template = template_of(ams), *seal_template = template_of(seal);
+	struct dkim_error error;
+	dkim_privkey *key;
+
+	if (dkim_privkey_parse(key_text, key_size, &key, &error) < 0)
+		tap_ok(0, "%s: key loads (%s)", label, error.text);
+	else {
+		char *got_ams = dkim_sign_field_template(key, ams_template,
+			input, strlen(input), &error);
+		char *got_seal = dkim_arc_seal_field_template(key,
+			seal_template, aar, ams, input, strlen(input), &error);
+		char *values[][2] = {
+			{ tag_value(ams, "bh="), got_ams == NULL ? NULL :
+			  tag_value(got_ams, "bh=") },
+			{ tag_value(ams, "b="), got_ams == NULL ? NULL :
+			  tag_value(got_ams, "b=") },
+			{ tag_value(seal, "b="), got_seal == NULL ? NULL :
+			  tag_value(got_seal, "b=") },
+		};
+		const char *names[] = { "AMS bh=", "AMS b=", "ARC-Seal b=" };
+
+		for (size_t i = 0; i < 3; i++) {
+			tap_is_str(values[i][1], values[i][0], label);
+			tap_diag("  %s", names[i]);
+			free(values[i][0]);
+			free(values[i][1]);
+		}
+		free(got_ams);
+		free(got_seal);
+		dkim_privkey_free(&key);
+	}
+	free(ams_template);
+	free(seal_template);
+	free(seal);
+	free(ams);
+	free(aar);
+	free(key_text);
+	free(sealed);
+	free(expected);
+}
+
 int
 main(void)
 {
-	golden("rfc8463/A.3-signed.eml", 0, "rfc8463/A.3-unsigned-input.eml",
-	       "rfc8463/A.1-ed25519.private.b64",
+	golden("rfc-examples/rfc8463/A.3-signed.eml", 0,
+	       "rfc-examples/rfc8463/A.3-unsigned-input.eml",
+	       "rfc-examples/rfc8463/A.1-ed25519.private.b64",
 	       "RFC 8463 A.3 ed25519-sha256 relaxed/relaxed");
-	golden("rfc8463/A.3-signed.eml", 1, "rfc8463/A.3-unsigned-input.eml",
-	       "rfc8463/A.1-rsa.private.pem",
+	golden("rfc-examples/rfc8463/A.3-signed.eml", 1,
+	       "rfc-examples/rfc8463/A.3-unsigned-input.eml",
+	       "rfc-examples/rfc8463/A.1-rsa.private.pem",
 	       "RFC 8463 A.3 rsa-sha256 relaxed/relaxed");
-	golden("rfc6376/A.2-signed-corrected.eml", 0,
-	       "rfc6376/A.2-signed-corrected.eml",
-	       "rfc6376/C-brisbane.private.pem",
+	golden("rfc-examples/rfc6376/A.2-signed-corrected.eml", 0,
+	       "rfc-examples/rfc6376/A.2-signed-corrected.eml",
+	       "rfc-examples/rfc6376/C-brisbane.private.pem",
 	       "RFC 6376 A.2 rsa-sha256 simple/simple");
+	arc_golden();
 	return tap_done();
 }
