@@ -11,6 +11,7 @@ target documents at its top:
   from       From field values
   authres    (ARC-)Authentication-Results field values
   sign       each message after an option byte (simple and relaxed, with l=)
+  arc        each message after an option byte (relaxed, chunks of 8 bytes)
 The seeds are derived at run time and never kept in the repository."""
 import hashlib
 import os
@@ -19,7 +20,7 @@ import sys
 
 import yaml
 
-TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign")
+TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign", "arc")
 MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
 # The default clock of fuzz-verify, for messages without t=.
 DEFAULT_NOW = 1700000000
@@ -98,6 +99,7 @@ class Seeds:
         # fuzz-sign's option byte: simple/simple, and relaxed/relaxed with l=.
         for options in (b"\x00", b"\x07"):
             self.add("sign", options + message)
+        self.add("arc", b"\x3b" + message)
         for name, value in header_fields(message):
             if name in (b"dkim-signature", b"arc-message-signature"):
                 self.add("signature", value)
