@@ -11,11 +11,17 @@
 #include "array.h"
 #include "str.h"
 #include "hostpid.h"
+#include "istream.h"
 #include "mail-storage.h"
 #include "mail-user.h"
 #include "mail-deliver.h"
 #include "lda-settings.h"
-#include "edit-mail.h"
+#include "istream-concat.h"
+#include "istream-header-filter.h"
+#include "message-header-parser.h"
+#include "message-size.h"
+#include "raw-storage.h"
+#include "smtp-address.h"
 #include "dkim-plugin.h"
 
 #define AUTHRES_FIELD "Authentication-Results"
@@ -126,17 +132,25 @@ static const char *default_authserv_id(struct mail_deliver_context *ctx)
 		ctx->set->hostname : my_hostdomain();
 }
 
+/* The complete field value, folded as a header field is written, with the
+   message's own line ending. */
 static const char *
-authres_value(const dkim_verifier *verifier, const char *authserv_id)
+authres_folded(const dkim_verifier *verifier, const char *authserv_id,
+	       bool crlf)
 {
-	char *value = dkim_authres_value(verifier, authserv_id, 0);
-	const char *copy = t_strdup(value);
+	char *value = dkim_authres_value(verifier, authserv_id,
+					 DKIM_AUTHRES_FOLD);
+	string_t *str = t_str_new(strlen(value) + 64);
 
+	for (const char *p = value; *p != '\0'; p++) {
+		if (*p != '\r' || crlf)
+			str_append_c(str, *p);
+	}
 	free(value);
-	return copy;
+	return str_c(str);
 }
 
-/* Header values come back folded differently from how they were added:
+/* Header values come back folded differently from how they were written:
    compare with each whitespace run (folding included) as one space. */
 static const char *whitespace_collapsed(const char *value)
 {
@@ -156,106 +170,208 @@ static const char *whitespace_collapsed(const char *value)
 	return str_c(str);
 }
 
-/* TRUE when the mail already carries our field as its first and only
-   Authentication-Results with our authserv-id.  LMTP hands later recipients
-   the copy stored for the first one; storing that as it is keeps Dovecot's
-   hard links between the copies. */
-static bool
-mail_carries_authres(struct mail *mail, const char *authserv_id,
-		     const char *authres)
-{
-	const char *const *values;
-	const char *ours = whitespace_collapsed(authres);
+/* The copy of the message that is stored for a recipient: our field on top
+   of the original, without the fields that claim our authserv-id.  A raw
+   mail over a concatenated stream, so nothing is copied or parsed twice. */
+struct dkim_stored_mail {
+	pool_t pool;
+	struct mailbox *box;
+	struct mailbox_transaction_context *trans;
+	struct mail *mail;
 
-	if (mail_get_headers(mail, AUTHRES_FIELD, &values) <= 0)
-		return FALSE;
-	if (strcmp(whitespace_collapsed(values[0]), ours) != 0)
-		return FALSE;
-	for (unsigned int i = 1; values[i] != NULL; i++) {
-		if (dkim_authres_is_ours(values[i], strlen(values[i]),
-					 authserv_id))
-			return FALSE;
-	}
-	return TRUE;
-}
+	/* Per Authentication-Results field of the original, in order:
+	   whether to drop it.  Read by the header filter. */
+	ARRAY(bool) drop;
+	unsigned int authres_seen;
+};
+
+/* One raw mail user per process for the stored copies, as LMTP keeps one
+   per client: creating a mail user for every message would cost more than
+   verifying it. */
+static struct mail_user *dkim_raw_user;
 
 /* RFC 8601 §5: fields with our authserv-id that arrive with the message are
-   forgeries (or stale); remove them all.  Returns -1 if the header could not
-   be parsed. */
-static int
-strip_our_authres(struct edit_mail *edmail, const char *authserv_id,
-		  struct event *event)
+   forgeries (or stale).  Decides for each Authentication-Results field of
+   mail whether to drop it, and counts those in *forged_r.  Returns why mail
+   can be stored as it is, or NULL when it must be changed. */
+static const char *
+authres_plan(struct dkim_stored_mail *stored, struct mail *mail,
+	     const char *authserv_id, const char *authres,
+	     unsigned int *forged_r)
 {
-	struct edit_mail_header_iter *iter;
-	unsigned int removed = 0;
-	bool more = TRUE;
-	int ret;
+	static const char *const no_values[] = { NULL };
+	const char *const *values;
+	unsigned int ours = 0;
 
-	ret = edit_mail_headers_iterate_init(edmail, AUTHRES_FIELD, FALSE,
-					     &iter);
-	if (ret <= 0)
-		return ret;
-	while (more) T_BEGIN {
-		const char *value;
+	/* mail_get_headers() and the header filter parse alike, so the
+	   filter's n-th field is the n-th value here */
+	if (mail_get_headers(mail, AUTHRES_FIELD, &values) < 0)
+		values = no_values;
+	for (unsigned int i = 0; values[i] != NULL; i++) {
+		const char *value = t_str_replace(
+			t_str_replace(values[i], '\r', ' '), '\n', ' ');
+		bool is_ours = dkim_authres_is_ours(value, strlen(value),
+						    authserv_id);
 
-		edit_mail_headers_iterate_get(iter, &value);
-		if (dkim_authres_is_ours(value, strlen(value), authserv_id)) {
-			more = edit_mail_headers_iterate_remove(iter);
-			removed++;
-		} else {
-			more = edit_mail_headers_iterate_next(iter);
-		}
-	} T_END;
-	edit_mail_headers_iterate_deinit(&iter);
-	if (removed > 0) {
-		e_info(event, "Removed %u " AUTHRES_FIELD " field(s) "
-		       "claiming our authserv-id %s", removed, authserv_id);
+		array_push_back(&stored->drop, &is_ours);
+		if (is_ours)
+			ours++;
 	}
-	return 0;
+	*forged_r = ours;
+	if (authres == NULL)
+		return ours == 0 ? "no field to add or remove" : NULL;
+	/* LMTP hands later recipients the copy stored for the first one;
+	   storing that as it is keeps Dovecot's hard links between copies. */
+	if (ours == 1 && *array_idx(&stored->drop, 0) &&
+	    strcmp(whitespace_collapsed(values[0]),
+		   whitespace_collapsed(authres)) == 0)
+		return "it already carries our field";
+	return NULL;
 }
 
-/* Returns the message as it should be stored: a wrapper with our field on
-   top and forged ones removed, or NULL to store mail unchanged. */
-static struct edit_mail *
-edit_authres(struct mail *mail, const char *authserv_id, const char *authres,
-	     struct event *event)
+static void
+forged_authres_filter(struct header_filter_istream *input ATTR_UNUSED,
+		      struct message_header_line *hdr, bool *matched,
+		      struct dkim_stored_mail *stored)
 {
-	struct edit_mail *edmail;
+	/* continuation lines follow their first line's decision */
+	if (hdr == NULL || hdr->eoh || hdr->continued ||
+	    strcasecmp(hdr->name, AUTHRES_FIELD) != 0)
+		return;
+	if (stored->authres_seen < array_count(&stored->drop) &&
+	    *array_idx(&stored->drop, stored->authres_seen))
+		*matched = TRUE;
+	stored->authres_seen++;
+}
 
-	if (authres != NULL &&
-	    mail_carries_authres(mail, authserv_id, authres)) {
-		e_debug(event, "The message already carries our "
-			AUTHRES_FIELD " field");
+static struct istream *
+stored_stream_create(struct dkim_stored_mail *stored, struct istream *original,
+		     const char *field)
+{
+	struct istream *inputs[3], *input;
+
+	/* the original stream belongs to the mail: read a view of it */
+	input = i_stream_create_limit(original, UOFF_T_MAX);
+	if (array_count(&stored->drop) > 0) {
+		struct istream *filtered = i_stream_create_header_filter(
+			input, HEADER_FILTER_EXCLUDE |
+			HEADER_FILTER_CRLF_PRESERVE, NULL, 0,
+			forged_authres_filter, stored);
+
+		i_stream_unref(&input);
+		input = filtered;
+	}
+	inputs[0] = i_stream_create_copy_from_data(field, strlen(field));
+	inputs[1] = input;
+	inputs[2] = NULL;
+	input = i_stream_create_concat(inputs);
+	i_stream_set_name(input, "dkim-stored-mail");
+	i_stream_unref(&inputs[0]);
+	i_stream_unref(&inputs[1]);
+	return input;
+}
+
+static void stored_mail_free(struct dkim_stored_mail **_stored)
+{
+	struct dkim_stored_mail *stored = *_stored;
+
+	*_stored = NULL;
+	if (stored->mail != NULL) {
+		mail_free(&stored->mail);
+		mailbox_transaction_rollback(&stored->trans);
+	}
+	if (stored->box != NULL)
+		mailbox_free(&stored->box);
+	pool_unref(&stored->pool);
+}
+
+/* Returns the copy to store for this recipient, or NULL to store src as it
+   is (also when something failed: logged, and the message is delivered
+   without our field). */
+static struct dkim_stored_mail *
+stored_mail_create(struct mail_deliver_context *ctx,
+		   const dkim_verifier *verifier, const char *authserv_id,
+		   struct event *event)
+{
+	struct mail *src = ctx->src_mail;
+	struct message_size hdr_size, body_size;
+	struct dkim_stored_mail *stored;
+	struct istream *original, *input;
+	const char *field = "", *authres = NULL, *unchanged;
+	unsigned int forged;
+	time_t received_date;
+	bool crlf;
+	pool_t pool;
+
+	if (mail_get_stream(src, &hdr_size, &body_size, &original) < 0) {
+		e_error(event, "Cannot read the message (%s); storing it "
+			"without our " AUTHRES_FIELD " field",
+			mailbox_get_last_internal_error(src->box, NULL));
 		return NULL;
 	}
-	edmail = edit_mail_wrap(mail);
-	if (edmail == NULL) {
-		e_error(event, "Cannot edit the message; storing it without "
-			"our " AUTHRES_FIELD " field");
+	/* Write our field with the message's line endings, judged as
+	   Pigeonhole's edit-mail does: CRLF unless most lines end in LF. */
+	crlf = (hdr_size.virtual_size + body_size.virtual_size) -
+		(hdr_size.physical_size + body_size.physical_size) <=
+		(hdr_size.lines + body_size.lines) / 2;
+	if (verifier != NULL) {
+		authres = authres_folded(verifier, authserv_id, crlf);
+		field = t_strconcat(AUTHRES_FIELD ": ", authres,
+				    crlf ? "\r\n" : "\n", NULL);
+	}
+
+	pool = pool_alloconly_create("dkim stored mail", 256);
+	stored = p_new(pool, struct dkim_stored_mail, 1);
+	stored->pool = pool;
+	p_array_init(&stored->drop, pool, 4);
+	unchanged = authres_plan(stored, src, authserv_id, authres, &forged);
+	if (unchanged != NULL) {
+		e_debug(event, "Storing the message as it is: %s", unchanged);
+		stored_mail_free(&stored);
 		return NULL;
 	}
-	if (strip_our_authres(edmail, authserv_id, event) < 0) {
-		e_error(event, "Cannot parse the message header; storing it "
-			"without our " AUTHRES_FIELD " field");
-		edit_mail_unwrap(&edmail);
+	if (forged > 0) {
+		e_info(event, "Removing %u " AUTHRES_FIELD " field(s) "
+		       "claiming our authserv-id %s", forged, authserv_id);
+	}
+
+	if (dkim_raw_user == NULL) {
+		/* it expands the settings itself */
+		dkim_raw_user = raw_storage_create_from_set(
+			ctx->rcpt_user->set_info,
+			ctx->rcpt_user->unexpanded_set);
+	}
+	if (mail_get_received_date(src, &received_date) < 0)
+		received_date = (time_t)-1;
+	input = stored_stream_create(stored, original, field);
+	if (raw_mailbox_alloc_stream(dkim_raw_user, input, received_date,
+			ctx->mail_from == NULL ? NULL :
+			smtp_address_encode(ctx->mail_from), &stored->box) < 0) {
+		e_error(event, "Cannot open the message with our "
+			AUTHRES_FIELD " field (%s); storing it without",
+			mailbox_get_last_internal_error(stored->box, NULL));
+		i_stream_unref(&input);
+		stored_mail_free(&stored);
 		return NULL;
 	}
-	if (authres != NULL)
-		edit_mail_header_add(edmail, AUTHRES_FIELD, authres, FALSE);
-	return edmail;
+	i_stream_unref(&input);
+	stored->trans = mailbox_transaction_begin(stored->box, 0, __func__);
+	stored->mail = mail_alloc(stored->trans, 0, NULL);
+	mail_set_seq(stored->mail, 1);
+	return stored;
 }
 
 /* Verifies (or reuses the transaction's verification) and prepares the
-   message to store.  Returns the edited message, or NULL to store the
-   original; *summary_r is NULL when verification is off for this user. */
-static struct edit_mail *
+   copy to store.  Returns it, or NULL to store the original; *summary_r is
+   NULL when verification is off for this user. */
+static struct dkim_stored_mail *
 deliver_prepare(struct mail_deliver_context *ctx,
 		const struct dkim_summary **summary_r)
 {
 	const struct dkim_transaction_result *result;
+	struct dkim_stored_mail *stored;
 	struct dkim_settings set;
-	struct edit_mail *edmail = NULL;
-	const char *authserv_id, *authres = NULL;
+	const char *authserv_id;
 	struct event *event = dkim_event_create(ctx->event);
 
 	/* the delivery event does not inherit the user's mail_debug */
@@ -274,11 +390,9 @@ deliver_prepare(struct mail_deliver_context *ctx,
 	*summary_r = result->summary;
 	event_add_str(ctx->event, "dkim_result",
 		      dkim_result_name(result->summary->verdict));
-	if (result->verifier != NULL)
-		authres = authres_value(result->verifier, authserv_id);
-	edmail = edit_authres(ctx->src_mail, authserv_id, authres, event);
+	stored = stored_mail_create(ctx, result->verifier, authserv_id, event);
 	event_unref(&event);
-	return edmail;
+	return stored;
 }
 
 /* mail_deliver_is_tempfailed() is not exported. */
@@ -302,15 +416,15 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 {
 	struct mail *original_mail = ctx->src_mail;
 	const struct dkim_summary *summary;
-	struct edit_mail *edmail;
+	struct dkim_stored_mail *stored;
 	int ret;
 
 	*storage_r = NULL;
 	T_BEGIN {
-		edmail = deliver_prepare(ctx, &summary);
+		stored = deliver_prepare(ctx, &summary);
 	} T_END;
-	if (edmail != NULL)
-		ctx->src_mail = edit_mail_get_mail(edmail);
+	if (stored != NULL)
+		ctx->src_mail = stored->mail;
 
 	dkim_published_mail = ctx->src_mail;
 	dkim_published_summary = summary;
@@ -319,11 +433,11 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 	dkim_published_mail = NULL;
 	dkim_published_summary = NULL;
 
-	if (edmail == NULL)
+	if (stored == NULL)
 		return ret;
 	/* After we return, mail_do_deliver() would store ctx->src_mail in the
 	   default mailbox, and by then it is the original message again:
-	   store the edited one now, as mail_do_deliver() would. */
+	   store our copy now, as mail_do_deliver() would. */
 	if (ret <= 0 && !ctx->saved_mail && !ctx->tried_default_save &&
 	    !deliver_is_tempfailed(ctx, *storage_r)) {
 		if (mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0, NULL,
@@ -331,7 +445,7 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 			ret = 1;
 	}
 	ctx->src_mail = original_mail;
-	edit_mail_unwrap(&edmail);
+	stored_mail_free(&stored);
 	return ret;
 }
 
@@ -350,4 +464,7 @@ void dkim_plugin_deinit(void)
 	array_free(&dkim_transaction.results);
 	pool_unref(&dkim_transaction.pool);
 	dkim_resolver_set_deinit(&dkim_resolvers);
+	/* before mail_storage_deinit(): modules are unloaded first */
+	if (dkim_raw_user != NULL)
+		mail_user_unref(&dkim_raw_user);
 }

@@ -10,6 +10,7 @@ from verification and never from an Authentication-Results field, and honour :do
 """
 import os
 import re
+import tempfile
 
 import dkimplugin
 import dovecot
@@ -21,7 +22,7 @@ from dkimplugin import AUTHSERV_ID, verdicts
 SECURE = nsd.SECURE_ZONE
 BANK = "bank.example"
 ESP = "mailer.example"
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 
 SECURE_KEY = oracles.SigningKey.generate("rsa-sha256")
 BANK_KEY = oracles.SigningKey.generate("ed25519-sha256")
@@ -65,6 +66,14 @@ if dkim "none" {
     fileinto "None";
 }
 """
+EDITHEADER = """require ["vnd.dovecot.dkim", "fileinto", "editheader"];
+if dkim "pass" {
+    addheader "X-Verified" "DKIM pass";
+    fileinto "Verified";
+}
+"""
+# Appended after conf/90-dkim.conf, whose sieve_extensions it extends.
+EDITHEADER_CONF = "plugin {\n  sieve_extensions = +vnd.dovecot.dkim +editheader\n}\n"
 
 
 def msg(sender, subject, body="Hello,\nthe statement is ready.\n", extra_headers=()):
@@ -127,7 +136,8 @@ def sieve_decision(dc, user, script, message):
 def check_delivery(server):
     dc = server.dc
     for user, script in (("alice", JUNK_FAIL), ("bob", BANK_ROUTING),
-                         ("carol", TEMPERROR_GENTLY), ("dave", BY_VERDICT), ("erin", OFF)):
+                         ("carol", TEMPERROR_GENTLY), ("dave", BY_VERDICT), ("erin", OFF),
+                         ("frank", EDITHEADER)):
         dc.set_sieve_script(user, script)
 
     for name, (message, verdict) in samples().items():
@@ -141,6 +151,13 @@ def check_delivery(server):
         tap.eq(landed["erin"], "None", f"{name}: dkim_verify = no: the test sees none")
         [stored] = dc.read_maildir("dave", f"dkim-{verdict}")[-1:]
         tap.eq(verdicts(stored), [verdict], f"{name}: the stored field agrees with Sieve")
+        if verdict == "pass":
+            edited = dc.read_maildir("frank", "Verified")[-1]
+            tap.ok(landed["frank"] == "Verified"
+                   and dkimplugin.header_fields(edited, "X-Verified") == ["DKIM pass"]
+                   and verdicts(edited) == ["pass"],
+                   f"{name}: Sieve editheader on top of our field: both stored",
+                   edited[:400])
         if verdict != "none":
             tap.ok(landed["carol"] == "INBOX" and verdicts(dc.read_maildir("carol")[-1])
                    == ["temperror"] and "$DKIMRetry" in _keywords(dc, "carol"),
@@ -228,8 +245,17 @@ def check_opt_in(build):
 
 def main():
     conf = os.path.join(os.environ.get("DKIM_TOP_SRCDIR", "."), "conf", "90-dkim.conf")
-    with dkimplugin.DnsBlackHole() as unreachable, dkimplugin.MailServer(
-            RECORDS, users=USERS, includes=[conf],
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as editheader_conf, \
+            dkimplugin.DnsBlackHole() as unreachable:
+        editheader_conf.write(EDITHEADER_CONF)
+        editheader_conf.flush()
+        run_checks(conf, editheader_conf.name, unreachable)
+    check_opt_in(dkimplugin.builddir())
+
+
+def run_checks(conf, editheader_conf, unreachable):
+    with dkimplugin.MailServer(
+            RECORDS, users=USERS, includes=[conf, editheader_conf],
             userdb_fields={"carol": {"dkim_dns_resolver": unreachable.address,
                                      "dkim_dns_timeout": "1s"},
                            "erin": {"dkim_verify": "no"}}) as server:
@@ -238,7 +264,6 @@ def main():
         check_errors(server)
         errors = server.dc.error_lines()
         tap.ok(not errors, "Dovecot logged no errors, fatals or panics", "\n".join(errors))
-    check_opt_in(dkimplugin.builddir())
 
 
 tap.run(main)
