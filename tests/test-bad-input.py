@@ -122,11 +122,11 @@ class Setup:
 
 
 # What dkim-verify -v prints: the Authentication-Results field (a first line
-# and TAB-led continuation lines), a line per signature, the verdict.  Text
-# from a message that broke out of its place would not fit.
+# and TAB-led continuation lines), a line per signature, the ARC chain, the
+# verdict.  Text from a message that broke out of its place would not fit.
 _VERIFY_OUTPUT = re.compile(rb"Authentication-Results: [\x20-\x7e]+\n(?:\t[\x20-\x7e]+\n)*"
                             rb"(?:signature [0-9]+: [\x20-\x7e]+\n)*(?:skipped: [\x20-\x7e]+\n)?"
-                            rb"verdict: [a-z]+\n")
+                            rb"(?:arc: [\x20-\x7e]+\n)?verdict: [a-z]+\n")
 
 
 def check_bounded(setup, label, done):
@@ -137,9 +137,10 @@ def check_bounded(setup, label, done):
            f"(limit {setup.baseline_mb:.0f} + {EXTRA_RSS_MB})")
 
 
-def expect(setup, label, message, verdict, results, reasons=None, skipped=0):
+def expect(setup, label, message, verdict, results, reasons=None, skipped=0, arc="none"):
     """Verifies `message`: the verdict, each signature's result and reason, the
-    exit code that goes with the verdict, a clean A-R field, the bounds."""
+    exit code that goes with the verdict, the ARC chain status, a clean output, the
+    bounds."""
     done, got = setup.verify(message)
     detail = (f"exit {done.returncode}, verdict {got.verdict}\n"
               + "\n".join(f"{s.result} {s.reason}: {s.explanation}" for s in got.signatures)
@@ -149,6 +150,7 @@ def expect(setup, label, message, verdict, results, reasons=None, skipped=0):
            and done.returncode == exit_code, f"{label}: {verdict} {' '.join(results)}", detail)
     if reasons is not None:
         tap.eq([s.reason for s in got.signatures], reasons, f"{label}: reasons")
+    tap.eq(got.arc_cv, arc, f"{label}: ARC chain {arc}")
     tap.ok(all(s.explanation for s in got.signatures if s.result != "pass"),
            f"{label}: every failure is explained", detail)
     tap.ok(_VERIFY_OUTPUT.fullmatch(done.stdout), f"{label}: clean output, nothing injected",
@@ -235,6 +237,14 @@ def message_cases(setup):
     for selector in ("garbage", "notder", "truncated"):
         expect(setup, f"key record with a {selector} p=", setup.sign(BASE, selector=selector),
                "permerror", ["permerror"], ["key-data"])
+
+    arc_sets = b"".join(
+        b"ARC-Seal: i=%d; a=rsa-sha256; cv=pass; d=example.com; s=sel; b=AAAA\r\n"
+        b"ARC-Message-Signature: i=%d; a=rsa-sha256; d=example.com; s=sel; h=from; "
+        b"bh=AAAA; b=AAAA\r\nARC-Authentication-Results: i=%d; mx.example.com; none\r\n"
+        % (i, i, i) for i in range(1000, 0, -1))
+    expect(setup, "1,000 ARC sets (RFC 8617 allows 50)", arc_sets + signed, "pass", ["pass"],
+           arc="fail")
 
     expect(setup, "control characters in a tag value",
            signed.replace(b"c=relaxed/relaxed;",
