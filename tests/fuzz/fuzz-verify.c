@@ -1,5 +1,5 @@
 /* Whole-message verification through the public API, with keys from a
- * custom resolver.
+ * custom resolver: DKIM signatures and the ARC chain.
  *
  * Each message is verified three times: in one piece, in random chunks,
  * and with its LF line ends turned into CRLF (in other random chunks).
@@ -322,6 +322,29 @@ check_signature(const struct dkim_signature_result *sig)
 	fuzz_check_shown(sig->b, MAX_SHOWN, "b=");
 }
 
+/* The ARC chain: a consistent, sanitized result, described for comparison
+ * (ARC validation runs in the same pass, so chunking and line ends must not
+ * change it either). */
+static void
+describe_arc(const dkim_verifier *verifier, FILE *out)
+{
+	const struct dkim_arc_result *arc;
+	enum dkim_result cv = dkim_verifier_arc(verifier, &arc);
+
+	FUZZ_ASSERT(cv == DKIM_RESULT_NONE || cv == DKIM_RESULT_PASS ||
+		    cv == DKIM_RESULT_FAIL, "ARC cv=%s", dkim_result_name(cv));
+	FUZZ_ASSERT(cv != DKIM_RESULT_FAIL || (arc->reason != DKIM_REASON_NONE &&
+					       arc->explanation != NULL),
+		    "ARC fail without a reason");
+	fuzz_check_shown(arc->explanation, MAX_EXPLANATION, "ARC explanation");
+	fuzz_check_shown(arc->seal_domain, MAX_SHOWN, "ARC seal d=");
+	fprintf(out, "arc=%s %s %s sets=%u oldest-pass=%u failed=%u d=%s\n",
+		dkim_result_name(cv), dkim_reason_name(arc->reason),
+		arc->explanation != NULL ? arc->explanation : "-", arc->sets,
+		arc->oldest_pass, arc->failed_instance,
+		arc->seal_domain != NULL ? arc->seal_domain : "-");
+}
+
 /* Checks one verifier and describes its outcome, for comparison. */
 static char *
 check_outcome(const dkim_verifier *verifier, const char *authserv_id)
@@ -372,6 +395,7 @@ check_outcome(const dkim_verifier *verifier, const char *authserv_id)
 			(long long)sig->expiration,
 			dkim_domains_aligned(from, sig->domain));
 	}
+	describe_arc(verifier, out);
 	fprintf(out, "%s\n%s\n", folded, flat);
 	fclose(out);
 	free(folded);
