@@ -26,6 +26,7 @@ struct dkim_arc_sealer {
 	dkim_resolver *resolver;
 	struct dkim_verify_config verify;
 	struct dkim_arc_chain chain;
+	enum dkim_result cv;	/* what the new seal carries */
 	bool sealed;
 };
 
@@ -180,6 +181,34 @@ is_method(const char *resinfo, const char *method)
 	while (*resinfo == ' ')
 		resinfo++;
 	return *resinfo == '=';
+}
+
+/* The chain status this hop recorded on arrival, as the arc= result
+ * among its own results.  That is what the seal must carry (RFC 8617
+ * §5.1): a list that then edits the message breaks the arriving AMS on
+ * purpose, and validating the edited message here would find cv=fail. */
+static bool
+recorded_chain_status(const struct resinfos *list, enum dkim_result *cv_r)
+{
+	for (size_t i = 1; i < list->count; i++) {
+		const char *value = list->texts[i];
+
+		if (!is_method(value, "arc"))
+			continue;
+		value = strchr(value, '=') + 1;
+		while (*value == ' ')
+			value++;
+		char word[16];
+		size_t len = strcspn(value, " ;(\t");
+		if (len >= sizeof(word))
+			return false;
+		memcpy(word, value, len);
+		word[len] = '\0';
+		return dkim_result_parse(word, cv_r) &&
+			(*cv_r == DKIM_RESULT_PASS || *cv_r == DKIM_RESULT_FAIL ||
+			 *cv_r == DKIM_RESULT_NONE);
+	}
+	return false;
 }
 
 /* Writes words separated by spaces, breaking lines between them. */
@@ -416,9 +445,12 @@ dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
 
 /* Validates the arriving chain; false (with `error` set) when sealing has
  * to wait or cannot be done. */
+/* Validates the arriving chain: its size and whether it already ended
+ * matter in any case; its status only when this hop recorded none
+ * (`need_status`). */
 static bool
 validate_chain(struct dkim_arc_sealer *sealer, struct dkim_headers *headers,
-	       struct dkim_error *error)
+	       bool need_status, struct dkim_error *error)
 {
 	const struct dkim_verify_config *verify = &sealer->verify;
 	struct dkim_arc_context context = {
@@ -432,7 +464,7 @@ validate_chain(struct dkim_arc_sealer *sealer, struct dkim_headers *headers,
 	const struct dkim_arc_result *result = &sealer->chain.result;
 
 	dkim_arc_chain_finish(&sealer->chain, &context);
-	if (result->cv == DKIM_RESULT_FAIL &&
+	if (need_status && result->cv == DKIM_RESULT_FAIL &&
 	    dkim_reason_result(result->reason) == DKIM_RESULT_TEMPERROR) {
 		/* Sealing cv=fail now would break the chain for good. */
 		dkim_error_set(error, "cannot validate the ARC chain now, "
@@ -456,20 +488,26 @@ dkim_arc_sealer_finish(struct dkim_arc_sealer *sealer,
 {
 	struct dkim_buf aar = { 0 }, ams = { 0 };
 	struct resinfos list = { NULL, 0 };
-
-	if (!validate_chain(sealer, headers, error))
-		return -1;
-	if (sealer->chain.result.reason == DKIM_REASON_ARC_CHAIN_FAILED)
-		return 0; /* a broken chain is not extended */
-
-	enum dkim_result cv = sealer->chain.result.cv;
-	unsigned instance = sealer->chain.count + 1;
+	enum dkim_result recorded;
 	int ret = collect_resinfos(sealer, headers, &list, error);
-	if (ret == 0) {
-		write_aar(&aar, instance, cv, &list);
-		ret = dkim_sign_request_make(&sealer->ams, headers, instance,
-					     &ams, error);
+	bool has_recorded = ret == 0 &&
+		recorded_chain_status(&list, &recorded);
+
+	if (ret == 0 && !validate_chain(sealer, headers, !has_recorded, error))
+		ret = -1;
+	if (ret < 0 ||
+	    sealer->chain.result.reason == DKIM_REASON_ARC_CHAIN_FAILED) {
+		/* On failure, or a chain that ended already: no new set. */
+		resinfos_free(&list);
+		return ret;
 	}
+
+	enum dkim_result cv = has_recorded ? recorded : sealer->chain.result.cv;
+	unsigned instance = sealer->chain.count + 1;
+	sealer->cv = cv;
+	write_aar(&aar, instance, cv, &list);
+	ret = dkim_sign_request_make(&sealer->ams, headers, instance, &ams,
+				     error);
 	if (ret == 0)
 		ret = write_seal(sealer, headers, instance, cv, aar.data,
 				 ams.data, fields, error);
@@ -497,7 +535,7 @@ dkim_arc_sealer_result(const struct dkim_arc_sealer *sealer,
 		*result_r = result;
 	if (sealed_r != NULL)
 		*sealed_r = sealer != NULL && sealer->sealed;
-	return result->cv;
+	return sealer != NULL && sealer->sealed ? sealer->cv : result->cv;
 }
 
 void

@@ -475,8 +475,10 @@ struct dkim_arc_seal_config {
 	 * resinfo; ..."), or the authserv-id whose Authentication-Results
 	 * fields in the message are merged, in order (they must be this
 	 * hop's own: remove forged ones first, RFC 8601 §5, see
-	 * dkim_authres_is_ours()).  An arc= result is added when the
-	 * results have none. */
+	 * dkim_authres_is_ours()).  When these results carry an arc=
+	 * result (this hop's check of the chain on arrival, before any
+	 * change it made), the seal carries it as cv=; otherwise the chain
+	 * is validated here and an arc= result is added. */
 	const char *authres;
 	const char *authserv_id;
 	/* The AMS: c= (default relaxed/relaxed), h= (NULL for the
@@ -504,9 +506,9 @@ void dkim_arc_seal_config_init(struct dkim_arc_seal_config *config);
 int dkim_signer_add_arc_seal(dkim_signer *signer,
 			     const struct dkim_arc_seal_config *config,
 			     struct dkim_error *error);
-/* After dkim_signer_finish(): the status of the chain the message arrived
- * with, which the new seal carries as cv= (as dkim_verifier_arc() gives
- * it; DKIM_RESULT_NONE without a seal request).  `sealed_r` (may be
+/* After dkim_signer_finish(): the cv= the new seal carries (the recorded
+ * arc= result, or the validation, whose details `result_r` gives as
+ * dkim_verifier_arc() does; DKIM_RESULT_NONE without a seal request).  `sealed_r` (may be
  * NULL) tells whether a set was added: not for a chain whose newest seal
  * already says cv=fail (RFC 8617 §5.1). */
 enum dkim_result dkim_signer_arc(const dkim_signer *signer,

@@ -332,12 +332,32 @@ def tools_behaviour(tmp):
     got = check(sealed, tmp, timeout_table)
     tap.ok(got.arc_cv == "fail" and "dns-timeout" in got.arc,
            "a DNS timeout on the seal's key: fail with reason dns-timeout", got.arc)
-    returncode, added, _, stderr = seal(add_hop_results(sealed, "hop2.example", "pass"), tmp,
-                                        timeout_table, spec, "--arc-authserv-id",
-                                        "hop2.example")
+    returncode, added, _, stderr = seal(sealed, tmp, timeout_table, spec, "--arc-authres",
+                                        "hop2.example; spf=pass smtp.mailfrom=a.example")
     tap.ok(returncode == 75 and not added and "try again later" in stderr,
            "dkim-sign --arc-seal: a DNS timeout validating the chain exits 75 (no cv=fail seal)",
            f"exit {returncode} {stderr}")
+    # The hop recorded the chain's status on arrival: that is what the seal
+    # carries, whatever DNS says now.
+    returncode, added, _, stderr = seal(add_hop_results(sealed, "hop2.example", "pass"), tmp,
+                                        timeout_table, spec, "--arc-authserv-id",
+                                        "hop2.example")
+    tap.ok(returncode == 0 and "cv=pass" in added.get("ARC-Seal", "").replace(" ", ""),
+           "dkim-sign --arc-seal: a recorded arc=pass is sealed without validating again",
+           f"exit {returncode} {added} {stderr}")
+
+    # A list records arc=pass on arrival, then tags the Subject and adds a
+    # footer, then seals: the chain must hold (RFC 8617 5.1), here and in
+    # dkimpy, though the arriving AMS no longer matches the edited message.
+    edited = add_hop_results(sealed, "hop2.example", "pass")
+    edited = edited.replace(b"Subject: ", b"Subject: [list] ", 1) + b"--\r\nlist footer\r\n"
+    returncode, added, output, stderr = seal(edited, tmp, table, spec, "--arc-authserv-id",
+                                             "hop2.example")
+    got = check(output, tmp, table)
+    tap.ok(returncode == 0 and got.arc_cv == "pass" and "oldest-pass=2" in got.arc,
+           "a list that edits after recording arc=pass extends the chain", f"{got.arc}\n{stderr}")
+    tap.eq(oracles.DKIMPY.arc_verify(output, table)[0], "pass",
+           "dkimpy agrees the edited, re-sealed chain passes")
 
     # Refusals.
     refusals = [
