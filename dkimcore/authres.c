@@ -278,23 +278,15 @@ dkim_authres_value(const dkim_verifier *verifier, const char *authserv_id,
 static size_t
 skip_cfws(const char *value, size_t len, size_t pos)
 {
-	unsigned depth = 0;
-
-	for (; pos < len; pos++) {
+	while (pos < len) {
 		char c = value[pos];
 
-		if (depth > 0) {
-			if (c == '\\')
-				pos++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
-		} else if (c == '(') {
-			depth = 1;
-		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+		if (c == '(')
+			pos = dkim_skip_comment(value, len, pos);
+		else if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			pos++;
+		else
 			break;
-		}
 	}
 	return pos;
 }

@@ -74,6 +74,10 @@ bool dkim_selector_is_valid(const char *str, size_t len);
 /* True if `sub` equals `domain` or is a subdomain of it (icase). */
 bool dkim_domain_is_within(const char *sub, size_t sub_len,
 			   const char *domain, size_t domain_len);
+/* With text[pos] == '(', the position just after the matching ')' of
+ * an RFC 5322 comment (nested comments and quoted-pairs included), or len
+ * when it is not closed. */
+size_t dkim_skip_comment(const char *text, size_t len, size_t pos);
 /* "2023-10-24 20:58:47 UTC" */
 void dkim_format_time(time_t t, char *dest, size_t size);
 

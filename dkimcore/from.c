@@ -11,7 +11,6 @@
 static void
 strip_comments_and_quotes(const char *value, size_t len, struct dkim_buf *out)
 {
-	unsigned depth = 0;
 	bool quoted = false;
 
 	for (size_t i = 0; i < len; i++) {
@@ -23,15 +22,8 @@ strip_comments_and_quotes(const char *value, size_t len, struct dkim_buf *out)
 			else if (c == '"')
 				quoted = false;
 			dkim_buf_append_c(out, c == '"' && !quoted ? '"' : 'q');
-		} else if (depth > 0) {
-			if (c == '\\' && i + 1 < len)
-				i++;
-			else if (c == '(')
-				depth++;
-			else if (c == ')')
-				depth--;
 		} else if (c == '(') {
-			depth = 1;
+			i = dkim_skip_comment(value, len, i) - 1;
 			dkim_buf_append_c(out, ' ');
 		} else {
 			if (c == '"')

@@ -116,6 +116,22 @@ dkim_domain_is_within(const char *sub, size_t sub_len, const char *domain,
 				     domain, domain_len);
 }
 
+size_t
+dkim_skip_comment(const char *text, size_t len, size_t pos)
+{
+	unsigned depth = 0;
+
+	for (; pos < len; pos++) {
+		if (text[pos] == '\\')
+			pos++;
+		else if (text[pos] == '(')
+			depth++;
+		else if (text[pos] == ')' && --depth == 0)
+			return pos + 1;
+	}
+	return len;
+}
+
 void
 dkim_format_time(time_t t, char *dest, size_t size)
 {

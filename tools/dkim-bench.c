@@ -230,10 +230,8 @@ main(int argc, char *argv[])
 	const char *out_dir = NULL;
 
 	tool_name = "dkim-bench";
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: %s\n", usage);
-		return EXIT_SUCCESS;
-	}
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+		tool_help(usage);
 	if (argc < 4)
 		tool_usage_error(usage, "missing arguments");
 	const char *mode = argv[1], *corpus = argv[2], *class = argv[3];

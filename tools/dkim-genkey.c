@@ -129,14 +129,12 @@ main(int argc, char *argv[])
 			force = true;
 			break;
 		case 'h':
-			printf("usage: %s\n", usage);
-			return EXIT_SUCCESS;
+			tool_help(usage);
 		default:
 			tool_bad_option(usage, argv);
 		}
 	}
-	if (optind != argc)
-		tool_usage_error(usage, "unexpected argument %s", argv[optind]);
+	tool_no_operands(usage, argc, argv);
 	if (domain == NULL || selector == NULL)
 		tool_usage_error(usage, "-d and -s are required");
 	/* The selector also names the files: no path may sneak in. */

@@ -316,8 +316,7 @@ main(int argc, char *argv[])
 			arc.config.authserv_id = optarg;
 			break;
 		case 'h':
-			printf("usage: %s\n", usage);
-			return EXIT_SUCCESS;
+			tool_help(usage);
 		default:
 			tool_bad_option(usage, argv);
 		}

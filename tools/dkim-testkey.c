@@ -190,14 +190,12 @@ main(int argc, char *argv[])
 			flags |= DKIM_PRIVKEY_ALLOW_UNSAFE;
 			break;
 		case 'h':
-			printf("usage: %s\n", usage);
-			return EXIT_SUCCESS;
+			tool_help(usage);
 		default:
 			tool_bad_option(usage, argv);
 		}
 	}
-	if (optind != argc)
-		tool_usage_error(usage, "unexpected argument %s", argv[optind]);
+	tool_no_operands(usage, argc, argv);
 	if (domain == NULL || selector == NULL)
 		tool_usage_error(usage, "-d and -s are required");
 	if (!dkim_domain_syntax_ok(domain) || !dkim_selector_syntax_ok(selector))

@@ -141,8 +141,7 @@ main(int argc, char *argv[])
 			verbose = true;
 			break;
 		case 'h':
-			printf("usage: %s\n", usage);
-			return EXIT_SUCCESS;
+			tool_help(usage);
 		default:
 			tool_bad_option(usage, argv);
 		}

@@ -40,6 +40,20 @@ tool_bad_option(const char *usage, char *const argv[])
 			 argv[optind - 1]);
 }
 
+void
+tool_help(const char *usage)
+{
+	printf("usage: %s\n", usage);
+	exit(EXIT_SUCCESS);
+}
+
+void
+tool_no_operands(const char *usage, int argc, char *const argv[])
+{
+	if (optind < argc)
+		tool_usage_error(usage, "unexpected argument %s", argv[optind]);
+}
+
 unsigned long long
 tool_parse_number(const char *usage, const char *option, const char *text,
 		  unsigned long long min, unsigned long long max)

@@ -23,6 +23,11 @@ void tool_usage_error(const char *usage, const char *fmt, ...)
 void tool_bad_option(const char *usage, char *const argv[])
 	__attribute__((noreturn));
 
+/* -h/--help: prints the usage line and exits successfully. */
+void tool_help(const char *usage) __attribute__((noreturn));
+/* Exits with a usage error if arguments are left after the options. */
+void tool_no_operands(const char *usage, int argc, char *const argv[]);
+
 /* Parses a decimal number in [min, max] or exits with a usage error. */
 unsigned long long tool_parse_number(const char *usage, const char *option,
 				     const char *text, unsigned long long min,
