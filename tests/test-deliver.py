@@ -77,6 +77,7 @@ def samples(keydir):
     forged_fields = (f"Authentication-Results: {AUTHSERV_ID}; dkim=pass header.d=bank.example\r\n"
                      f"Authentication-Results: {AUTHSERV_ID.upper()};\r\n\tdkim=pass\r\n"
                      f"Authentication-Results: (relay) \"{AUTHSERV_ID}\"; dkim=pass\r\n"
+                     f"Authentication-Results:\r\n {AUTHSERV_ID}; dkim=pass\r\n"
                      f"Authentication-Results: {AUTHSERV_ID}.evil.example; dkim=pass\r\n"
                      f"Authentication-Results: relay.example; spf=pass\r\n").encode()
     return {
@@ -143,9 +144,10 @@ def check_details(dc, stored):
            and authres[0].startswith(f"{AUTHSERV_ID}; dkim=none")
            and any(v.startswith(f"{AUTHSERV_ID}.evil.example;") for v in authres)
            and any(v.startswith("relay.example;") for v in authres),
-           "forged fields with our authserv-id removed (any case, quoted, after a comment); "
+           "forged fields with our authserv-id removed (any case, quoted, after a comment, "
+           "on a continuation line); "
            "others kept", authres)
-    tap.ok(re.search(r"Removing 3 Authentication-Results field\(s\) claiming our authserv-id",
+    tap.ok(re.search(r"Removing 4 Authentication-Results field\(s\) claiming our authserv-id",
                      dc.log_text()), "the removal is logged")
 
     fields = dkimplugin.authres_results(stored["dkimpy"])[0][1]
