@@ -326,6 +326,10 @@ void dkim_verifier_finish(dkim_verifier *verifier);
  *   permerror  else if there were signatures (all unusable);
  *   none       if there is no DKIM-Signature field. */
 enum dkim_result dkim_verifier_verdict(const dkim_verifier *verifier);
+/* Folds one signature's result into a verdict by the order above; start
+ * from DKIM_RESULT_NONE.  For verdicts over a chosen set of signatures. */
+enum dkim_result dkim_verdict_add(enum dkim_result verdict,
+				  enum dkim_result result);
 size_t dkim_verifier_signature_count(const dkim_verifier *verifier);
 const struct dkim_signature_result *
 dkim_verifier_signature(const dkim_verifier *verifier, size_t index);

@@ -34,6 +34,27 @@ dkim_result_parse(const char *name, enum dkim_result *result_r)
 	return false;
 }
 
+/* The order of dkim_verifier_verdict() (dkim.h): higher decides. */
+static const unsigned verdict_rank[] = {
+	[DKIM_RESULT_NONE] = 0,
+	[DKIM_RESULT_NEUTRAL] = 1,
+	[DKIM_RESULT_PERMERROR] = 2,
+	[DKIM_RESULT_POLICY] = 3,
+	[DKIM_RESULT_FAIL] = 4,
+	[DKIM_RESULT_TEMPERROR] = 5,
+	[DKIM_RESULT_PASS] = 6,
+};
+
+enum dkim_result
+dkim_verdict_add(enum dkim_result verdict, enum dkim_result result)
+{
+	if ((size_t)result >= DKIM_N_ELEMENTS(verdict_rank))
+		return verdict;
+	if ((size_t)verdict >= DKIM_N_ELEMENTS(verdict_rank))
+		return result;
+	return verdict_rank[result] > verdict_rank[verdict] ? result : verdict;
+}
+
 static const struct {
 	const char *name;
 	enum dkim_result result;

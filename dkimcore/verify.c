@@ -285,22 +285,15 @@ evaluate(dkim_verifier *verifier, struct verify_sig *vs,
 	dkim_pubkey_free(&key);
 }
 
-/* See dkim_verifier_verdict() in dkim.h for the order. */
 static enum dkim_result
 compute_verdict(const dkim_verifier *verifier)
 {
-	static const enum dkim_result precedence[] = {
-		DKIM_RESULT_PASS, DKIM_RESULT_TEMPERROR, DKIM_RESULT_FAIL,
-		DKIM_RESULT_POLICY, DKIM_RESULT_PERMERROR, DKIM_RESULT_NEUTRAL,
-	};
+	enum dkim_result verdict = DKIM_RESULT_NONE;
 
-	for (size_t p = 0; p < DKIM_N_ELEMENTS(precedence); p++) {
-		for (size_t i = 0; i < verifier->sig_count; i++) {
-			if (verifier->sigs[i].result.result == precedence[p])
-				return precedence[p];
-		}
-	}
-	return DKIM_RESULT_NONE;
+	for (size_t i = 0; i < verifier->sig_count; i++)
+		verdict = dkim_verdict_add(verdict,
+					   verifier->sigs[i].result.result);
+	return verdict;
 }
 
 void

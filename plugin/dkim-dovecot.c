@@ -141,6 +141,7 @@ void dkim_settings_read(struct dkim_settings *set_r,
 	config->dns_timeout_msecs = DKIM_SETTINGS_DEFAULT_DNS_TIMEOUT_MSECS;
 
 	read_bool(lookup, context, event, "dkim_verify", &set_r->verify);
+	read_bool(lookup, context, event, "dkim_arc", &config->arc);
 
 	value = setting_get(lookup, context, "dkim_authserv_id");
 	if (value != NULL && !authserv_id_is_valid(value)) {
@@ -202,10 +203,10 @@ const char *dkim_settings_verification_key(const struct dkim_settings *set)
 {
 	const struct dkim_verify_config *config = &set->verify_config;
 
-	return t_strdup_printf("%u\t%u\t%u\t%u\t%d\t%s",
+	return t_strdup_printf("%u\t%u\t%u\t%u\t%d\t%d\t%s",
 			       config->max_signatures, config->min_rsa_bits,
 			       config->dns_timeout_msecs, config->clock_drift,
-			       (int)config->body_length,
+			       (int)config->body_length, config->arc ? 1 : 0,
 			       dns_config_key(&set->dns));
 }
 
@@ -563,25 +564,16 @@ enum dkim_result
 dkim_summary_verdict(const struct dkim_summary *summary,
 		     const struct dkim_signature_filter *filter)
 {
-	/* The order in which dkim_verifier_verdict() (dkim.h) lets one
-	   signature's result decide the message verdict. */
-	static const enum dkim_result precedence[] = {
-		DKIM_RESULT_PASS, DKIM_RESULT_TEMPERROR, DKIM_RESULT_FAIL,
-		DKIM_RESULT_POLICY, DKIM_RESULT_PERMERROR, DKIM_RESULT_NEUTRAL,
-	};
+	enum dkim_result verdict = DKIM_RESULT_NONE;
 
 	if (filter == NULL)
 		return summary->verdict;
+	for (unsigned int i = 0; i < summary->signature_count; i++) {
+		const struct dkim_signature_summary *sig =
+			&summary->signatures[i];
 
-	for (unsigned int p = 0; p < N_ELEMENTS(precedence); p++) {
-		for (unsigned int i = 0; i < summary->signature_count; i++) {
-			const struct dkim_signature_summary *sig =
-				&summary->signatures[i];
-
-			if (sig->result == precedence[p] &&
-			    filter_selects(filter, sig))
-				return precedence[p];
-		}
+		if (filter_selects(filter, sig))
+			verdict = dkim_verdict_add(verdict, sig->result);
 	}
-	return DKIM_RESULT_NONE;
+	return verdict;
 }

@@ -5,7 +5,7 @@ Messages signed by dkimpy, OpenDKIM and our dkim-sign, plus tampered, unsigned, 
 forged-Authentication-Results ones, go through LMTP (several recipients per transaction) and
 dovecot-lda. Checked: the Authentication-Results field on every stored copy, one
 verification per LMTP transaction, forged fields with our authserv-id removed and others
-kept, per-user settings from userdb (dkim_verify = no, dkim_min_key_bits), the
+kept, per-user settings from userdb (dkim_verify = no, dkim_min_key_bits, dkim_arc), the
 dkim_verify_finished event as Dovecot's stats service counts and exports it, and a log free
 of errors.
 """
@@ -25,10 +25,11 @@ from dkimplugin import AUTHSERV_ID, verdicts
 
 DOMAIN = nsd.SECURE_ZONE
 SENDER = f"news@{DOMAIN}"
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 RECIPIENTS = ("alice", "carol", "dave")
 """Users with the default settings."""
-USER_SETTINGS = {"bob": {"dkim_verify": "no"}, "erin": {"dkim_min_key_bits": "4096"}}
+USER_SETTINGS = {"bob": {"dkim_verify": "no"}, "erin": {"dkim_min_key_bits": "4096"},
+                 "frank": {"dkim_arc": "no"}}
 
 STATS = """
 metric dkim_verify {
@@ -201,6 +202,26 @@ def check_user_settings(server, sample_messages, expected_events):
     expected_events["permerror"] += 1
 
 
+def check_arc(server, keydir, expected_events):
+    """A message that a list sealed with ARC (and did not DKIM-sign): its chain is validated
+    and reported by default, and not for a user with dkim_arc = no."""
+    dc = server.dc
+    key = dkimplugin.write_private_key(RSA_KEY, os.path.join(keydir, "rsa.pem"))
+    sealed = dkimplugin.dkim_sign(base_message("ARC"), "--arc-seal", f"{DOMAIN}:rsa:{key}",
+                                  "--arc-authres", f"lists.{DOMAIN}; spf=pass")
+    before = counts(dc)
+    dc.deliver_lmtp(SENDER, [dc.address("alice"), dc.address("frank")], sealed)
+    [alice] = new_messages(dc, "alice", before)
+    [frank] = new_messages(dc, "frank", before)
+    alice_field = dkimplugin.header_fields(alice, "Authentication-Results")[0]
+    frank_field = dkimplugin.header_fields(frank, "Authentication-Results")[0]
+    tap.ok("arc=pass" in alice_field and "dkim=none" in alice_field
+           and "arc=" not in frank_field and "dkim=none" in frank_field,
+           "ARC chain validated and reported by default; not with dkim_arc = no (userdb)",
+           (alice_field, frank_field))
+    expected_events["none"] += 2
+
+
 def check_stats(server, expected_events):
     dc = server.dc
     counted = {}
@@ -234,6 +255,7 @@ def main():
         check_details(server.dc, first_copies)
         check_lda(server, sample_messages, expected_events)
         check_user_settings(server, sample_messages, expected_events)
+        check_arc(server, keydir, expected_events)
         check_stats(server, expected_events)
         errors = server.dc.error_lines()
         tap.ok(not errors, "Dovecot logged no errors, fatals or panics", "\n".join(errors))
