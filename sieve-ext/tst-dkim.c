@@ -13,6 +13,7 @@
 #include "lib.h"
 #include "array.h"
 #include "str.h"
+#include "str-sanitize.h"
 
 #include "sieve-common.h"
 #include "sieve-extensions.h"
@@ -141,6 +142,43 @@ tst_dkim_registered(struct sieve_validator *valdtr,
 	return TRUE;
 }
 
+/* Whether the test compares with :is, explicitly or by default. */
+static bool tst_dkim_uses_is(struct sieve_command *tst)
+{
+	struct sieve_ast_argument *arg;
+
+	for (arg = sieve_command_first_argument(tst); arg != NULL;
+	     arg = sieve_ast_argument_next(arg)) {
+		if (arg->argument != NULL && sieve_argument_is_match_type(arg)) {
+			const struct sieve_match_type_context *mtctx =
+				arg->argument->data;
+
+			return mtctx != NULL &&
+				mtctx->match_type->def == &is_match_type;
+		}
+	}
+	return TRUE;
+}
+
+/* A literal that no result keyword equals is most likely a typo
+   ("passed"), and the test would silently never match: warn. */
+static int
+tst_dkim_check_result_word(void *context, struct sieve_ast_argument *arg)
+{
+	struct sieve_validator *valdtr = context;
+	enum dkim_result result;
+
+	if (sieve_argument_is_string_literal(arg) &&
+	    !dkim_result_parse(sieve_ast_argument_strc(arg), &result)) {
+		sieve_argument_validate_warning(valdtr, arg,
+			"dkim test: '%s' is not a DKIM result (none, pass, "
+			"fail, policy, neutral, temperror, permerror), so it "
+			"never matches",
+			str_sanitize(sieve_ast_argument_strc(arg), 64));
+	}
+	return 1;
+}
+
 static bool
 tst_dkim_validate(struct sieve_validator *valdtr, struct sieve_command *tst)
 {
@@ -155,8 +193,16 @@ tst_dkim_validate(struct sieve_validator *valdtr, struct sieve_command *tst)
 		return FALSE;
 	if (!sieve_validator_argument_activate(valdtr, tst, arg, FALSE))
 		return FALSE;
-	return sieve_match_type_validate(valdtr, tst, arg, &mcht_default,
-					 &cmp_default);
+	if (!sieve_match_type_validate(valdtr, tst, arg, &mcht_default,
+				       &cmp_default))
+		return FALSE;
+	if (tst_dkim_uses_is(tst)) {
+		struct sieve_ast_argument *item = arg;
+
+		(void)sieve_ast_stringlist_map(&item, valdtr,
+					       tst_dkim_check_result_word);
+	}
+	return TRUE;
 }
 
 /*

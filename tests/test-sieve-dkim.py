@@ -234,6 +234,19 @@ def check_errors(server):
         tap.ok("error" in output.lower() and error in output,
                f"compile error: {script.splitlines()[-1]}", output)
 
+    # A result word that can never match is a warning with :is, the default;
+    # patterns for other match types are left alone.
+    typo = 'require "vnd.dovecot.dkim";\nif dkim "passed" { keep; }\n'
+    output = dc.sieve_test("dave", typo, message, check=False)
+    tap.ok("warning" in output.lower() and "'passed' is not a DKIM result" in output,
+           "dkim \"passed\": a warning names the typo", output)
+    for script in ('require "vnd.dovecot.dkim";\nif dkim ["pass", "PermError"] { keep; }\n',
+                   'require "vnd.dovecot.dkim";\nif dkim :contains "err" { keep; }\n',
+                   'require "vnd.dovecot.dkim";\nif dkim :matches "*error" { keep; }\n'):
+        output = dc.sieve_test("dave", script, message, check=False)
+        tap.ok("not a DKIM result" not in output,
+               f"no warning: {script.splitlines()[-1]}", output)
+
 
 def check_opt_in(build):
     """Like Pigeonhole's other vnd.* extensions, the test is unknown until enabled."""
