@@ -9,4 +9,7 @@ top=$(cd "$(dirname "$0")" && pwd)
 
 export DKIM_TOP_SRCDIR="$top" DKIM_TOP_BUILDDIR="$top/_build"
 export PYTHONPATH="$top/tests/lib" PYTHONDONTWRITEBYTECODE=1
+# Delivery into a private Dovecot, Sieve filing, forged headers; then the
+# command-line tools on their own.
+/usr/bin/python3 "$top/demo/dovecot-demo.py"
 /usr/bin/python3 "$top/demo/core-demo.py"
