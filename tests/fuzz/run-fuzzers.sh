@@ -57,7 +57,8 @@ for target in $targets; do
 	seeds="$work/seeds/${name#fuzz-}"
 	corpus="$work/corpus-$name"
 	log="$artifacts/$name.log"
-	mkdir -p "$corpus"
+	# A target make-seeds.py does not know yet starts from nothing.
+	mkdir -p "$corpus" "$seeds"
 	echo "running $name for ${seconds}s"
 	# New inputs go to $corpus, the seeds stay as they are.  The target
 	# runs in $work so that nothing lands in the caller's directory.
