@@ -18,6 +18,8 @@
 #define DKIM_SHA256_LEN 32
 #define DKIM_ED25519_KEY_LEN 32
 #define DKIM_ED25519_SIG_LEN 64
+/* Longest domain name in text form, without the final dot (RFC 1035). */
+#define DKIM_MAX_DOMAIN_NAME 253
 /* Longest sanitized string kept from a message (d=, s=, i=, ...). */
 #define DKIM_MAX_SHOWN 255
 

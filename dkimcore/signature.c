@@ -436,6 +436,16 @@ check_tags(struct dkim_signature *sig, const struct dkim_taglist *tags)
 	if (!dkim_selector_is_valid(tag->value, tag->value_len))
 		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
 				    "invalid selector s=%s", sig->selector);
+	/* A key name no DNS can hold is a permanent error here, not a
+	 * resolver failure later (that would be a temperror). */
+	size_t qname_len = tag->value_len + sizeof("._domainkey.") - 1 +
+		sig->domain_len;
+	if (qname_len > DKIM_MAX_DOMAIN_NAME)
+		dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
+				    "key name %s._domainkey.%s is longer than "
+				    "DNS allows (%zu octets, at most %u)",
+				    sig->selector, sig->domain, qname_len,
+				    DKIM_MAX_DOMAIN_NAME);
 
 	if (!seal)
 		parse_signed_headers(sig, dkim_taglist_find(tags, "h"));

@@ -51,7 +51,8 @@ is_label_char(unsigned char c)
 		(c >= '0' && c <= '9') || c == '-' || c == '_';
 }
 
-/* Dot-separated labels of 1..63 label characters, at most 253 octets.
+/* Dot-separated labels of 1..63 label characters, at most
+ * DKIM_MAX_DOMAIN_NAME octets.
  * Underscores are tolerated: they are valid in DNS and some senders use
  * them in selectors. */
 static bool
@@ -60,7 +61,7 @@ labels_are_valid(const char *str, size_t len, unsigned min_labels)
 	unsigned labels = 0;
 	size_t label_len = 0;
 
-	if (len == 0 || len > 253)
+	if (len == 0 || len > DKIM_MAX_DOMAIN_NAME)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)str[i];
