@@ -30,19 +30,6 @@ def skip(name, reason):
     print(f"ok {_count} - {name} # SKIP {reason}", flush=True)
 
 
-def todo(cond, name, reason, diag=None):
-    """Records a check of a known, reported bug (TAP "TODO"): while it fails the suite
-    still passes (XFAIL), and once it passes automake reports XPASS, a failure that says
-    to turn it into a plain check."""
-    global _count
-    _count += 1
-    print(f"{'' if cond else 'not '}ok {_count} - {name} # TODO {reason}", flush=True)
-    if not cond and diag:
-        for line in str(diag).splitlines():
-            print(f"# {line}", flush=True)
-    return cond
-
-
 def diag(text):
     for line in str(text).splitlines():
         print(f"# {line}", flush=True)
