@@ -1,4 +1,5 @@
-"""A private Dovecot 2.3 instance (LMTP, LDA, submission, Sieve) for plugin tests.
+"""A private Dovecot 2.3 instance (LMTP, LDA, submission, Sieve, optionally IMAP with
+URLAUTH) for plugin tests.
 
 Why: the plugins only matter inside real Dovecot processes (deliver hook ordering, edit_mail,
 submission relay), so tests run the real daemon with a generated config, following
@@ -21,9 +22,20 @@ Usage::
         dc.read_maildir("alice")
         dc.submit("alice", "alice@test.example", ["x@remote.example"], message)
         assert not dc.error_lines()
+
+With ``imap=True`` the instance also serves IMAP on 127.0.0.1 (`imap_port`, `imap_login()`)
+with URLAUTH (RFC 4467), and submission then offers BURL (RFC 4468) for the URLs IMAP's
+GENURLAUTH gives: the needs are imap_urlauth_host/_port (shared by imap and submission),
+mail_attribute_dict (where the URLAUTH keys live) and the imap-urlauth, imap-urlauth-login
+and imap-urlauth-worker services, whose unix listeners stay at their default names under
+base_dir (the login one without chroot, as we are not root). A URL into the submitter's own
+mailbox is resolved by the submission process itself; only another user's goes through the
+imap-urlauth services, and Dovecot 2.3.19's imap-urlauth-login panics on that token login
+(fixed upstream in 2.4.0), so that path is configured but only reaches the auth step here.
 """
 import dataclasses
 import grp
+import imaplib
 import os
 import pwd
 import re
@@ -40,6 +52,7 @@ import smtpclient
 
 SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"
 DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
+DOVECOT_IMAP = "/usr/lib/dovecot/imap"
 ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
 """How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
 
@@ -61,6 +74,7 @@ class Settings:
     are extra lines for `plugin {}`, `protocol lmtp {}`, `protocol lda {}`, `protocol
     submission {}` and the top level. `userdb_fields` maps a user to {field: value}, written as
     passwd-file extra fields ``userdb_<field>=<value>`` (read with mail_user_plugin_getenv).
+    `imap` adds the IMAP service with URLAUTH (see the module docstring).
     """
     users: tuple = ("alice", "bob", "carol")
     password: str = "secret"
@@ -77,6 +91,7 @@ class Settings:
     submission_settings: str = ""
     global_settings: str = ""
     userdb_fields: dict = dataclasses.field(default_factory=dict)
+    imap: bool = False
 
 
 class Dovecot:
@@ -88,6 +103,9 @@ class Dovecot:
     def __init__(self, startup_timeout=15, **settings):
         self.settings = Settings(**settings)
         self.startup_timeout = startup_timeout
+        if self.settings.imap and not os.path.exists(DOVECOT_IMAP):
+            raise procutil.HarnessError(f"imap=True needs {DOVECOT_IMAP}: install "
+                                        "dovecot-imapd (scripts/install-deps.sh)")
         if os.geteuid() == 0:
             self.run_user = pwd.getpwnam("nobody")
             self.run_group = grp.getgrnam("nogroup")
@@ -96,6 +114,7 @@ class Dovecot:
             self.run_group = grp.getgrgid(os.getegid())
         self.lmtp_port = procutil.free_port()
         self.submission_port = procutil.free_port()
+        self.imap_port = procutil.free_port()
         self.directory = None
         self._master = None
         self._process_group = None
@@ -207,6 +226,19 @@ class Dovecot:
             smtp.ehlo("client.test.example")
             smtp.login(user, password or self.settings.password)
             return smtpclient.send(smtp, sender, recipients, message, bdat=bdat)
+
+    def imap_login(self, user, password=None, timeout=30):
+        """An imaplib.IMAP4 connection logged in as `user` (needs Settings.imap); the caller
+        logs out (it is a context manager)."""
+        if not self.settings.imap:
+            raise procutil.HarnessError("imap_login() needs Dovecot(imap=True)")
+        imap = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=timeout)
+        try:
+            imap.login(user, password or self.settings.password)
+        except BaseException:
+            imap.shutdown()
+            raise
+        return imap
 
     def doveadm(self, *args, check=True):
         """Runs `doveadm -c CONFIG ARGS...` as the run user (e.g. "stats", "dump"); returns
@@ -347,6 +379,8 @@ class Dovecot:
         listeners = [self.lmtp_socket, ("127.0.0.1", self.lmtp_port)]
         if self._submission:
             listeners.append(("127.0.0.1", self.submission_port))
+        if self.settings.imap:
+            listeners.append(("127.0.0.1", self.imap_port))
         marker = _greeting_marker(self._generation)
         return all(marker in _greeting(listener) for listener in listeners)
 
@@ -400,6 +434,43 @@ class Dovecot:
                              f"  sieve_plugins = {names}\n")
         user, group = self.run_user.pw_name, self.run_group.gr_name
         protocols = "lmtp submission" if self._submission else "lmtp"
+        imap = ""
+        if s.imap:
+            protocols += " imap"
+            token_dir = f"{tmp}/run/token-login"
+            imap = f"""imap_urlauth_host = {s.hostname}
+imap_urlauth_port = {self.imap_port}
+mail_attribute_dict = file:%h/dovecot-attributes
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service imap-urlauth-login {{
+  chroot =
+  # Unchrooted, a login process works in base_dir/login (login-common/main.c), but this
+  # one's sockets are in base_dir/token-login: the token auth socket and the post-login one.
+  executable = imap-urlauth-login -l {token_dir}/imap-urlauth {token_dir}/tokenlogin
+  unix_listener imap-urlauth {{
+    mode = 0666
+  }}
+}}
+service imap-urlauth {{
+  unix_listener token-login/imap-urlauth {{
+    mode = 0666
+  }}
+}}
+service imap-urlauth-worker {{
+  unix_listener imap-urlauth-worker {{
+    mode = 0600
+  }}
+}}
+"""
         relay = ""
         if self._submission:
             relay = f"""submission_relay_host = {s.relay_host}
@@ -472,7 +543,7 @@ protocol lda {{
   mail_plugins = $mail_plugins {delivery}
 {s.lda_settings}
 }}
-{relay}plugin {{
+{relay}{imap}plugin {{
   sieve = file:~/sieve;active=~/.dovecot.sieve
 {sieve_plugins}{s.plugin_settings}
 }}

@@ -1,5 +1,6 @@
 """Sending one message over an open smtplib connection: SMTP with DATA or BDAT (RFC 3030
-CHUNKING), and LMTP with its per-recipient replies.
+CHUNKING), by reference with BURL (RFC 4468, possibly mixed with BDAT), and LMTP with its
+per-recipient replies.
 
 smtplib has no BDAT. Dovecot's submission service accepts both from clients and its relay may
 use BDAT towards the next hop when the client did, so tests must show that signing works
@@ -20,9 +21,23 @@ def send(smtp, sender, recipients, data, bdat=False, chunk_size=DEFAULT_CHUNK_SI
     """
     if not bdat:
         return smtp.sendmail(sender, recipients, data)
+    offsets = range(0, len(data), chunk_size) if data else [0]
+    return send_chunks(smtp, sender, recipients,
+                       [data[offset:offset + chunk_size] for offset in offsets])
+
+
+def send_chunks(smtp, sender, recipients, chunks):
+    """Sends one message made of `chunks`, in order, the last one marked LAST: a bytes chunk
+    goes with BDAT, a str chunk is an IMAP URL (e.g. from IMAP GENURLAUTH) that the server
+    fetches for BURL (RFC 4468). Returns and raises as send(); a refused chunk raises
+    SMTPDataError with the server's reply to it.
+    """
     smtp.ehlo_or_helo_if_needed()
-    if not smtp.has_extn("chunking"):
-        raise smtplib.SMTPNotSupportedError("server does not advertise CHUNKING")
+    for extension, needed in (("chunking", any(isinstance(c, bytes) for c in chunks)),
+                              ("burl", any(isinstance(c, str) for c in chunks))):
+        if needed and not smtp.has_extn(extension):
+            raise smtplib.SMTPNotSupportedError(
+                f"server does not advertise {extension.upper()}")
     code, reply = smtp.mail(sender)
     if code != 250:
         smtp.rset()
@@ -35,11 +50,12 @@ def send(smtp, sender, recipients, data, bdat=False, chunk_size=DEFAULT_CHUNK_SI
     if len(refused) == len(recipients):
         smtp.rset()
         raise smtplib.SMTPRecipientsRefused(refused)
-    offsets = range(0, len(data), chunk_size) if data else [0]
-    for offset in offsets:
-        chunk = data[offset:offset + chunk_size]
-        last = offset + chunk_size >= len(data)
-        smtp.send(b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk)
+    for number, chunk in enumerate(chunks, 1):
+        last = b" LAST" if number == len(chunks) else b""
+        if isinstance(chunk, str):
+            smtp.send(b"BURL " + chunk.encode("ascii") + last + b"\r\n")
+        else:
+            smtp.send(b"BDAT %d%s\r\n" % (len(chunk), last) + chunk)
         code, reply = smtp.getreply()
         if code != 250:
             smtp.rset()
