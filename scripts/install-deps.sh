@@ -7,6 +7,7 @@ PACKAGES="
 	autoconf automake libtool pkg-config make gcc clang libclang-rt-14-dev
 	libssl-dev libunbound-dev libpsl-dev publicsuffix
 	dovecot-dev dovecot-core dovecot-lmtpd dovecot-sieve dovecot-submissiond
+	dovecot-imapd
 	nsd unbound-host ldnsutils dns-root-data
 	python3 python3-dkim python3-nacl python3-cryptography python3-yaml
 	opendkim opendkim-tools libopendkim-dev libmail-dkim-perl libnet-dns-perl
