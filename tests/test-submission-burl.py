@@ -103,13 +103,6 @@ def submit(dc, user, chunks):
     return None
 
 
-def relayed_one(sink, what):
-    messages = sink.wait_for(1, timeout=60)
-    tap.eq(len(messages), 1, f"{what}: relayed once")
-    sink.clear()
-    return messages[0]
-
-
 def check_relayed(relayed, original, dns, what):
     """The relayed message is our signature fields, Dovecot's Received field, then
     `original` byte for byte, and every verifier passes every signature."""
@@ -141,7 +134,7 @@ def run_checks(dc, sink, dns):
     original = ss.message(ALICE, "by reference")
     url = store_and_authorize(dc, ALICE, original)
     tap.eq(submit(dc, ALICE, [url]), None, "BURL LAST: accepted")
-    relayed = relayed_one(sink, "BURL")
+    relayed = ss.relayed_one(sink, "BURL")
     check_relayed(relayed, original, dns, "BURL")
 
     # -- BDAT + BURL + BDAT: a forward without download (RFC 4468 section 1) --------------
@@ -154,7 +147,7 @@ def run_checks(dc, sink, dns):
         b'Content-Type: multipart/mixed; boundary="sep"')
     tail = b"\r\n--sep--\r\n"
     tap.eq(submit(dc, ALICE, [head, url, tail]), None, "BDAT, BURL, BDAT LAST: accepted")
-    relayed = relayed_one(sink, "BDAT+BURL")
+    relayed = ss.relayed_one(sink, "BDAT+BURL")
     check_relayed(relayed, head + forwarded + tail, dns, "BDAT+BURL+BDAT")
 
     # -- larger than the submission service keeps in memory (128 KiB) ---------------------
@@ -162,7 +155,7 @@ def run_checks(dc, sink, dns):
     big = ss.message(ALICE, "1 MB by reference", body=line * (1024 * 1024 // len(line)))
     url = store_and_authorize(dc, ALICE, big)
     tap.eq(submit(dc, ALICE, [url]), None, "1 MB message, BURL LAST: accepted")
-    check_relayed(relayed_one(sink, "1 MB BURL"), big, dns, "1 MB BURL")
+    check_relayed(ss.relayed_one(sink, "1 MB BURL"), big, dns, "1 MB BURL")
 
     signed = [line for line in dc.log_text()[start:].splitlines()
               if re.search(r"dkim: signed \(user=alice@example\.com, "
@@ -209,7 +202,7 @@ def check_other_users_message(dc, sink, dns):
                  "(fixed in 2.4.0, dovecot/core 38924d2d68)")
         return
     tap.eq(refusal, None, "BURL of bob's message for alice: accepted")
-    check_relayed(relayed_one(sink, "BURL via imap-urlauth"), colleague, dns,
+    check_relayed(ss.relayed_one(sink, "BURL via imap-urlauth"), colleague, dns,
                   "BURL via imap-urlauth")
     errors = [line for line in dc.log_text()[start:].splitlines()
               if dovecot.ERROR_PATTERN.search(line)]

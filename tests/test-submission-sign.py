@@ -8,7 +8,6 @@ dkim_sign_from, foreign From unsigned or rejected, no/several From); DATA and BD
 message; the relayed bytes (signature fields + the original, exact size); the per-message log
 line and its stats event; no errors or panics in Dovecot's log.
 """
-import os
 import re
 import smtplib
 import subprocess
@@ -52,14 +51,6 @@ def submit(dc, user, sender, data, bdat=False):
     except smtplib.SMTPDataError as exc:
         return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
     return None
-
-
-def relayed_one(sink, what):
-    """The one message the sink got since the last clear()."""
-    messages = sink.wait_for(1, timeout=60)
-    tap.eq(len(messages), 1, f"{what}: relayed once")
-    sink.clear()
-    return messages[0]
 
 
 def log_lines_since(dc, start, pattern):
@@ -111,7 +102,7 @@ def run_checks(dc, sink, dns, keys):
     original = ss.message("alice@example.com", "dual")
     tap.eq(submit(dc, ALICE, "alice@example.com", original), None,
            "own domain: accepted")
-    relayed = relayed_one(sink, "own domain")
+    relayed = ss.relayed_one(sink, "own domain")
     ss.check_verifies(relayed.data, dns, [("example.com", "rsa2024"), ("example.com", "ed2024")],
                       "dual RSA + Ed25519 from two SigningTable lines")
     fields = b"".join(field.encode() for field in ss.signature_headers(relayed.data))
@@ -130,18 +121,18 @@ def run_checks(dc, sink, dns, keys):
 
     tap.eq(submit(dc, ALICE, "alice@example.com", ss.message("x@example.net", "rsa only")),
            None, "dkim_sign_from address: accepted")
-    ss.check_verifies(relayed_one(sink, "example.net").data, dns, [("example.net", "mail")],
+    ss.check_verifies(ss.relayed_one(sink, "example.net").data, dns, [("example.net", "mail")],
                       "RSA-only domain, allowed by dkim_sign_from")
 
     tap.eq(submit(dc, ALICE, "alice@example.com", ss.message("orders@shop.example.org", "hosted")),
            None, "dkim_sign_from domain pattern: accepted")
-    ss.check_verifies(relayed_one(sink, "hosted").data, dns,
+    ss.check_verifies(ss.relayed_one(sink, "hosted").data, dns,
                       [("shop.example.org", "hosted")],
                       "refile wildcard *@*.example.org with '%' domain and key path")
 
     tap.eq(submit(dc, "carol", "carol@carol.example", ss.message("carol@carol.example", "ed")),
            None, "one-domain settings from userdb: accepted")
-    relayed = relayed_one(sink, "carol")
+    relayed = ss.relayed_one(sink, "carol")
     ss.check_verifies(relayed.data, dns, [("carol.example", "ed")],
                       "Ed25519 only, with dkim_sign_domain/_selector/_key from userdb")
     tags = ss.signature_tags(relayed.data)[0]
@@ -153,7 +144,7 @@ def run_checks(dc, sink, dns, keys):
     data = ss.message("alice@example.com", "bdat")
     tap.eq(submit(dc, ALICE, "alice@example.com", data, bdat=True), None,
            "BDAT/CHUNKING: accepted")
-    relayed = relayed_one(sink, "BDAT")
+    relayed = ss.relayed_one(sink, "BDAT")
     tap.ok(relayed.data.endswith(data), "BDAT: original intact after the signatures")
     ss.check_verifies(relayed.data, dns, [("example.com", "rsa2024"), ("example.com", "ed2024")],
                       "BDAT")
@@ -162,7 +153,7 @@ def run_checks(dc, sink, dns, keys):
     big = ss.message("alice@example.com", "20 MB", body=line * (20 * 1024 * 1024 // len(line)))
     tap.eq(submit(dc, ALICE, "alice@example.com", big, bdat=True), None,
            "20 MB message over BDAT: accepted")
-    relayed = relayed_one(sink, "20 MB")
+    relayed = ss.relayed_one(sink, "20 MB")
     tap.ok(len(relayed.data) > 20_000_000 and relayed.data.endswith(big),
            "20 MB: relayed whole, exact size")
     ss.check_verifies(relayed.data, dns, [("example.com", "rsa2024"), ("example.com", "ed2024")],
@@ -173,7 +164,7 @@ def run_checks(dc, sink, dns, keys):
     foreign = ss.message("alice@example.com", "foreign")
     tap.eq(submit(dc, "bob", "bob@test.example", foreign), None,
            "foreign From, dkim_sign_unauthorized = unsigned: accepted")
-    relayed = relayed_one(sink, "foreign From")
+    relayed = ss.relayed_one(sink, "foreign From")
     tap.ok(relayed.data.endswith(foreign) and not ss.signature_headers(relayed.data),
            "foreign From: relayed unsigned")
     tap.ok(log_lines_since(dc, start, r"dkim: not signed \(user=bob, "
@@ -183,7 +174,7 @@ def run_checks(dc, sink, dns, keys):
     tap.eq(submit(dc, "dave@example.com", "dave@example.com",
                   ss.message("dave@example.com", "not for dave")), None,
            "dkim_sign = no from userdb: accepted")
-    tap.ok(not ss.signature_headers(relayed_one(sink, "dkim_sign = no").data),
+    tap.ok(not ss.signature_headers(ss.relayed_one(sink, "dkim_sign = no").data),
            "dkim_sign = no: relayed unsigned")
 
     no_from = ss.message(None, "no From")
@@ -192,7 +183,7 @@ def run_checks(dc, sink, dns, keys):
     for data, what in ((no_from, "no From"), (two_from, "two From fields")):
         tap.eq(submit(dc, ALICE, "alice@example.com", data), None,
                f"{what}, unsigned policy: accepted")
-        tap.ok(not ss.signature_headers(relayed_one(sink, what).data),
+        tap.ok(not ss.signature_headers(ss.relayed_one(sink, what).data),
                f"{what}: relayed unsigned")
 
     start = len(dc.log_text())
@@ -205,7 +196,7 @@ def run_checks(dc, sink, dns, keys):
                f"{what}, reject policy: 550 5.7.1", refusal)
     tap.eq(submit(dc, RUTH, RUTH, ss.message(RUTH)), None,
            "reject policy: the user's own mail still goes through")
-    relayed = relayed_one(sink, "reject policy")
+    relayed = ss.relayed_one(sink, "reject policy")
     tap.eq(len(ss.signature_headers(relayed.data)), 2, "reject policy: own mail signed")
     tap.eq(len(log_lines_since(dc, start, r"dkim: rejected \(")), 3,
            "each rejection is logged")

@@ -110,6 +110,14 @@ def message(sender, subject="Test", body=None, extra_headers=b""):
     return head + extra_headers + b"\r\n" + body
 
 
+def relayed_one(sink, what):
+    """The one message the sink got since the last clear()."""
+    messages = sink.wait_for(1, timeout=60)
+    tap.eq(len(messages), 1, f"{what}: relayed once")
+    sink.clear()
+    return messages[0]
+
+
 def signature_headers(data):
     """The DKIM-Signature fields at the top of `data` (each unfolded to one str)."""
     head = data.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
