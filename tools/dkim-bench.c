@@ -75,7 +75,7 @@ load_key_table(const char *corpus)
 	char path[4096];
 	size_t size;
 
-	snprintf(path, sizeof(path), "%s/keys.txt", corpus);
+	tool_format_path(path, sizeof(path), "%s/keys.txt", corpus);
 	char *text = read_path(path, &size);
 	for (char *line = strtok(text, "\n"); line != NULL;
 	     line = strtok(NULL, "\n")) {
@@ -142,7 +142,7 @@ load_messages(const char *dir, size_t limit, size_t *count_r)
 	struct text_file *files = calloc(count + 1, sizeof(*files));
 	for (size_t i = 0; i < count; i++) {
 		char path[4096];
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		tool_format_path(path, sizeof(path), "%s/%s", dir, names[i]);
 		files[i].name = names[i];
 		files[i].data = read_path(path, &files[i].size);
 	}
@@ -255,7 +255,7 @@ main(int argc, char *argv[])
 
 	char path[4096];
 	size_t size, count;
-	snprintf(path, sizeof(path), "%s/%s/class.txt", corpus, class);
+	tool_format_path(path, sizeof(path), "%s/%s/class.txt", corpus, class);
 	char *class_txt = read_path(path, &size);
 	char *algorithm = class_value(class_txt, "algorithm");
 	char *canon = class_value(class_txt, "canonicalization");
@@ -270,7 +270,7 @@ main(int argc, char *argv[])
 		return EXIT_UNSUPPORTED;
 	}
 
-	snprintf(path, sizeof(path), "%s/%s", corpus, class);
+	tool_format_path(path, sizeof(path), "%s/%s", corpus, class);
 	struct text_file *messages = load_messages(path, limit, &count);
 	size_t done;
 	double secs;
@@ -288,8 +288,8 @@ main(int argc, char *argv[])
 	char *key_name = class_value(class_txt, "private_key");
 	char *header_list = class_value(class_txt, "headers");
 	const char *no_oversign[] = { NULL };
-	snprintf(path, sizeof(path), "%s/%s", corpus,
-		 key_name != NULL ? key_name : "");
+	tool_format_path(path, sizeof(path), "%s/%s", corpus,
+			 key_name != NULL ? key_name : "");
 	/* The corpus keys are shared test data, not secrets. */
 	if (dkim_privkey_load(path, DKIM_PRIVKEY_ALLOW_UNSAFE, &key,
 			      &error) < 0) {
@@ -322,7 +322,7 @@ main(int argc, char *argv[])
 	secs = seconds_now() - start;
 
 	for (size_t i = 0; out_dir != NULL && i < count; i++) {
-		snprintf(path, sizeof(path), "%s/%s", out_dir, messages[i].name);
+		tool_format_path(path, sizeof(path), "%s/%s", out_dir, messages[i].name);
 		if (fields[i] == NULL)
 			continue; /* not signed: counted as a failure above */
 		FILE *file = fopen(path, "wb");

@@ -135,16 +135,8 @@ main(int argc, char *argv[])
 		}
 	}
 	tool_no_operands(usage, argc, argv);
-	if (domain == NULL || selector == NULL)
-		tool_usage_error(usage, "-d and -s are required");
 	/* The selector also names the files: no path may sneak in. */
-	if (!dkim_domain_syntax_ok(domain))
-		tool_usage_error(usage, "-d %s is not a domain name (labels of "
-				 "letters, digits, '-', no trailing dot)",
-				 domain);
-	if (!dkim_selector_syntax_ok(selector))
-		tool_usage_error(usage, "-s %s is not a selector (labels of "
-				 "letters, digits, '-', '_')", selector);
+	tool_check_key_name(usage, domain, selector);
 	if (ed25519 && bits_given)
 		tool_usage_error(usage, "-b applies to RSA keys only");
 
@@ -161,9 +153,10 @@ main(int argc, char *argv[])
 	sprintf(txt, "%s\n", line);
 
 	char private_path[4096], txt_path[4096];
-	snprintf(private_path, sizeof(private_path), "%s/%s.private", dir,
-		 selector);
-	snprintf(txt_path, sizeof(txt_path), "%s/%s.txt", dir, selector);
+	tool_format_path(private_path, sizeof(private_path), "%s/%s.private",
+			 dir, selector);
+	tool_format_path(txt_path, sizeof(txt_path), "%s/%s.txt", dir,
+			 selector);
 	write_file(private_path, pem, 0600, force);
 	write_file(txt_path, txt, 0644, force);
 

@@ -196,11 +196,7 @@ main(int argc, char *argv[])
 		}
 	}
 	tool_no_operands(usage, argc, argv);
-	if (domain == NULL || selector == NULL)
-		tool_usage_error(usage, "-d and -s are required");
-	if (!dkim_domain_syntax_ok(domain) || !dkim_selector_syntax_ok(selector))
-		tool_usage_error(usage, "%s._domainkey.%s is not a valid key "
-				 "record name", selector, domain);
+	tool_check_key_name(usage, domain, selector);
 
 	dkim_resolver *resolver = tool_resolver_create(&resolver_options,
 						       usage);

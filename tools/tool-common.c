@@ -54,6 +54,35 @@ tool_no_operands(const char *usage, int argc, char *const argv[])
 		tool_usage_error(usage, "unexpected argument %s", argv[optind]);
 }
 
+void
+tool_check_key_name(const char *usage, const char *domain,
+		    const char *selector)
+{
+	if (domain == NULL || selector == NULL)
+		tool_usage_error(usage, "-d and -s are required");
+	if (!dkim_domain_syntax_ok(domain))
+		tool_usage_error(usage, "-d %s is not a domain name (labels of "
+				 "letters, digits, '-', no trailing dot)",
+				 domain);
+	if (!dkim_selector_syntax_ok(selector))
+		tool_usage_error(usage, "-s %s is not a selector (labels of "
+				 "letters, digits, '-', '_')", selector);
+}
+
+void
+tool_format_path(char *path, size_t size, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	int len = vsnprintf(path, size, fmt, args);
+	va_end(args);
+	if (len < 0 || (size_t)len >= size) {
+		tool_error("path too long: %.64s...", path);
+		exit(EXIT_FAILURE);
+	}
+}
+
 unsigned long long
 tool_parse_number(const char *usage, const char *option, const char *text,
 		  unsigned long long min, unsigned long long max)

@@ -28,10 +28,20 @@ void tool_help(const char *usage) __attribute__((noreturn));
 /* Exits with a usage error if arguments are left after the options. */
 void tool_no_operands(const char *usage, int argc, char *const argv[]);
 
+/* Exits with a usage error unless -d DOMAIN and -s SELECTOR were both given
+ * and form a valid key record name. */
+void tool_check_key_name(const char *usage, const char *domain,
+			 const char *selector);
+
 /* Parses a decimal number in [min, max] or exits with a usage error. */
 unsigned long long tool_parse_number(const char *usage, const char *option,
 				     const char *text, unsigned long long min,
 				     unsigned long long max);
+
+/* snprintf into a path buffer; a path that does not fit exits with an
+ * error instead of naming some other, truncated, file. */
+void tool_format_path(char *path, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Opens FILE or stdin ("-" or NULL); exits EXIT_NOINPUT on failure. */
 FILE *tool_open_input(const char *path);
