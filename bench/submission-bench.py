@@ -142,7 +142,7 @@ def bench_class(args, name, sink):
     that each ratio compares measurements taken close together on a noisy machine."""
     settings, messages = read_class(os.path.join(args.shared_bench, "corpus"), name)
     messages = (messages * (args.messages // len(messages) + 1))[:args.messages]
-    plugin = os.path.join(args.builddir, "plugin", ".libs",
+    plugin = os.path.join(args.builddir, "submission-plugin", ".libs",
                           "lib95_submission_dkim_plugin.so")
     rounds = []
     with submission_signing.KeyDirectory(submission_signing.dovecot_run_user()) as keys:

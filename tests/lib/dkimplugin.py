@@ -34,7 +34,7 @@ def builddir():
 
 
 def delivery_plugin(build=None):
-    return os.path.join(build or builddir(), "plugin", ".libs", "lib95_dkim_plugin.so")
+    return os.path.join(build or builddir(), "delivery-plugin", ".libs", "lib95_dkim_plugin.so")
 
 
 def sieve_plugin(build=None):

@@ -15,7 +15,7 @@ Usage::
 
     with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
             relay_port=sink.port,
-            delivery_plugins=[f"{builddir}/plugin/.libs/lib95_dkim_plugin.so"],
+            delivery_plugins=[f"{builddir}/delivery-plugin/.libs/lib95_dkim_plugin.so"],
             plugin_settings="dkim_dns_forward = 127.0.0.1@5353",
             userdb_fields={"bob": {"dkim_verify": "no"}}) as dc:
         dc.deliver_lmtp("s@example.org", ["alice@test.example"], message)

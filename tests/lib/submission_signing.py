@@ -19,7 +19,7 @@ import oracles
 import tap
 
 BUILDDIR = os.environ.get("DKIM_TOP_BUILDDIR", os.getcwd())
-PLUGIN = os.path.join(BUILDDIR, "plugin", ".libs", "lib95_submission_dkim_plugin.so")
+PLUGIN = os.path.join(BUILDDIR, "submission-plugin", ".libs", "lib95_submission_dkim_plugin.so")
 
 
 def dovecot_run_user():
