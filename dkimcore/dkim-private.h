@@ -3,15 +3,12 @@
 #define DKIM_PRIVATE_H
 
 #include "dkim.h"
+#include "dkim-util.h"
 
 #include <openssl/types.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-#define DKIM_ATTR_FORMAT(fmt, args) __attribute__((format(printf, fmt, args)))
-#define DKIM_ATTR_NORETURN __attribute__((noreturn))
-#define DKIM_N_ELEMENTS(arr) (sizeof(arr) / sizeof((arr)[0]))
 
 #define DKIM_RSA_MIN_BITS 1024
 #define DKIM_RSA_MAX_BITS 8192
@@ -23,47 +20,7 @@
 /* Longest sanitized string kept from a message (d=, s=, i=, ...). */
 #define DKIM_MAX_SHOWN 255
 
-/* ---- memory (alloc.c) ----
- * Allocation failure aborts the process, as Dovecot itself does: every
- * buffer the library grows is bounded by a configured cap, so running out
- * of memory means the process is in trouble anyway. */
-void *dkim_malloc(size_t size);
-void *dkim_calloc(size_t count, size_t size);
-void *dkim_realloc(void *ptr, size_t size);
-char *dkim_strdup(const char *str);
-char *dkim_strndup(const char *str, size_t len);
-void *dkim_memdup(const void *data, size_t size);
-char *dkim_strdup_printf(const char *fmt, ...) DKIM_ATTR_FORMAT(1, 2);
-void dkim_error_set(struct dkim_error *error, const char *fmt, ...)
-	DKIM_ATTR_FORMAT(2, 3);
-
-/* ---- growable byte buffer (buffer.c) ---- */
-struct dkim_buf {
-	char *data;	/* always NUL-terminated when non-NULL */
-	size_t len;
-	size_t cap;
-};
-
-void dkim_buf_append(struct dkim_buf *buf, const void *data, size_t len);
-void dkim_buf_append_str(struct dkim_buf *buf, const char *str);
-void dkim_buf_append_c(struct dkim_buf *buf, char c);
-void dkim_buf_printf(struct dkim_buf *buf, const char *fmt, ...)
-	DKIM_ATTR_FORMAT(2, 3);
-void dkim_buf_truncate(struct dkim_buf *buf, size_t len);
-/* Makes room for `extra` more bytes; write them at data + len, then
- * dkim_buf_set_length(). */
-void dkim_buf_reserve(struct dkim_buf *buf, size_t extra);
-void dkim_buf_set_length(struct dkim_buf *buf, size_t len);
-/* Returns the contents as a malloc()ed string and empties the buffer. */
-char *dkim_buf_steal(struct dkim_buf *buf);
-void dkim_buf_free(struct dkim_buf *buf);
-
 /* ---- text helpers (text.c) ---- */
-static inline bool
-dkim_is_wsp(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
 bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
 /* Copies `src` keeping printable US-ASCII only (others become '?'),

@@ -34,6 +34,12 @@ struct dkim_error {
 	char text[256];
 };
 
+/* printf into error->text, truncating; a NULL error is ignored.  For code
+ * built on the library that reports through the same structure (the
+ * KeyTable library, the tools). */
+void dkim_error_set(struct dkim_error *error, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* ---------------------------------------------------------------------
  * Results
  * ------------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /* Loaded tables and keys, reloaded on change: see dkim-keytable-cache.h. */
 #include "dkim-keytable-cache.h"
-#include "dkim-private.h"
+#include "dkim-util.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* OpenDKIM KeyTable and SigningTable files: see dkim-keytable.h. */
 #include "dkim-keytable.h"
-#include "dkim-private.h"
+#include "dkim-util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,6 +1,7 @@
-/* Allocation wrappers that abort on exhaustion (see dkim-private.h). */
-#include "dkim-private.h"
+/* Allocation wrappers that abort on exhaustion (see dkim-util.h). */
+#include "dkim-util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 static void DKIM_ATTR_NORETURN
 out_of_memory(size_t size)
 {
-	fprintf(stderr, "dkimcore: out of memory allocating %zu bytes\n", size);
+	fprintf(stderr, "dovecot-dkim: out of memory allocating %zu bytes\n", size);
 	abort();
 }
 
@@ -88,16 +89,4 @@ dkim_strdup_printf(const char *fmt, ...)
 	vsnprintf(str, (size_t)len + 1, fmt, args);
 	va_end(args);
 	return str;
-}
-
-void
-dkim_error_set(struct dkim_error *error, const char *fmt, ...)
-{
-	va_list args;
-
-	if (error == NULL)
-		return;
-	va_start(args, fmt);
-	vsnprintf(error->text, sizeof(error->text), fmt, args);
-	va_end(args);
 }

@@ -1,6 +1,7 @@
 /* Growable, always NUL-terminated byte buffer. */
-#include "dkim-private.h"
+#include "dkim-util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
