@@ -22,6 +22,7 @@
 #include "message-size.h"
 #include "raw-storage.h"
 #include "smtp-address.h"
+#include "dkim-dovecot-version.h"
 #include "dkim-plugin.h"
 
 #define AUTHRES_FIELD "Authentication-Results"
@@ -30,7 +31,7 @@
    settings verify differently (e.g. per-user dkim_min_key_bits) each get
    their own. */
 struct dkim_transaction_result {
-	const char *verification_key;	/* dkim_settings_verification_key() */
+	const char *verification_key;	/* dkim_verify_settings_key() */
 	dkim_verifier *verifier;	/* NULL if the message was unreadable */
 	struct dkim_summary *summary;
 };
@@ -61,13 +62,6 @@ dkim_plugin_delivery_summary(const struct mail *mail)
 	return mail == dkim_published_mail ? dkim_published_summary : NULL;
 }
 
-static const char *user_setting(void *context, const char *name)
-{
-	struct mail_user *user = context;
-
-	return mail_user_plugin_getenv(user, name);
-}
-
 static void transaction_reset(const char *id)
 {
 	struct dkim_transaction_result *result;
@@ -95,10 +89,10 @@ static const char *transaction_id(struct mail_deliver_context *ctx)
 
 static const struct dkim_transaction_result *
 transaction_verify(struct mail_deliver_context *ctx,
-		   const struct dkim_settings *set, struct event *event)
+		   const struct dkim_verify_settings *set, struct event *event)
 {
 	const char *id = transaction_id(ctx);
-	const char *key = dkim_settings_verification_key(set);
+	const char *key = dkim_verify_settings_key(set);
 	struct dkim_transaction_result *result;
 	dkim_resolver *resolver;
 
@@ -335,12 +329,8 @@ stored_mail_create(struct mail_deliver_context *ctx,
 		       "claiming our authserv-id %s", forged, authserv_id);
 	}
 
-	if (dkim_raw_user == NULL) {
-		/* it expands the settings itself */
-		dkim_raw_user = raw_storage_create_from_set(
-			ctx->rcpt_user->set_info,
-			ctx->rcpt_user->unexpanded_set);
-	}
+	if (dkim_raw_user == NULL)
+		dkim_raw_user = dkim_raw_user_create(ctx->rcpt_user);
 	if (mail_get_received_date(src, &received_date) < 0)
 		received_date = (time_t)-1;
 	input = stored_stream_create(stored, original, field);
@@ -370,14 +360,14 @@ deliver_prepare(struct mail_deliver_context *ctx,
 {
 	const struct dkim_transaction_result *result;
 	struct dkim_stored_mail *stored;
-	struct dkim_settings set;
+	struct dkim_verify_settings set;
 	const char *authserv_id;
 	struct event *event = dkim_event_create(ctx->event);
 
-	/* the delivery event does not inherit the user's mail_debug */
-	event_set_forced_debug(event, ctx->rcpt_user->mail_debug);
+	dkim_event_set_user_debug(event, ctx->rcpt_user);
 	*summary_r = NULL;
-	dkim_settings_read(&set, user_setting, ctx->rcpt_user, event);
+	dkim_verify_settings_read(ctx->rcpt_user, pool_datastack_create(),
+				  event, &set);
 	if (!set.verify) {
 		e_debug(event, "Verification disabled (dkim_verify = no)");
 		event_unref(&event);

@@ -4,21 +4,11 @@
 #include "lib.h"
 #include "array.h"
 #include "str.h"
-#include "strescape.h"
-#include "strnum.h"
 #include "str-sanitize.h"
 #include "istream.h"
 #include "time-util.h"
-#include "settings-parser.h"
 #include "mail-storage.h"
 #include "dkim-dovecot.h"
-
-/* Limits for the numeric settings (see dovecot-dkim(7)). */
-#define DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS (60 * 1000)
-#define DKIM_SETTINGS_MAX_SIGNATURES 100
-#define DKIM_SETTINGS_MIN_KEY_BITS 1024
-#define DKIM_SETTINGS_MAX_KEY_BITS 8192
-#define DKIM_SETTINGS_MAX_CLOCK_DRIFT_SECS (24 * 60 * 60)
 
 /* Bounds on message-derived text in log lines. */
 #define DKIM_LOG_MAX_DOMAIN 255
@@ -35,179 +25,6 @@ struct event *dkim_event_create(struct event *parent)
 	event_add_category(event, &event_category_dkim);
 	event_set_append_log_prefix(event, "dkim: ");
 	return event;
-}
-
-/*
- * Settings
- */
-
-static const char *
-setting_get(dkim_setting_lookup_func_t *lookup, void *context,
-	    const char *name)
-{
-	const char *value = lookup(context, name);
-
-	return value == NULL || *value == '\0' ? NULL : value;
-}
-
-static void
-setting_invalid(struct event *event, const char *name, const char *value,
-		const char *why)
-{
-	e_error(event, "%s: Invalid value '%s' ignored, using the default: %s",
-		name, str_sanitize(value, 80), why);
-}
-
-static void
-read_bool(dkim_setting_lookup_func_t *lookup, void *context,
-	  struct event *event, const char *name, bool *value_r)
-{
-	const char *value = setting_get(lookup, context, name);
-
-	if (value == NULL)
-		return;
-	if (strcasecmp(value, "yes") == 0)
-		*value_r = TRUE;
-	else if (strcasecmp(value, "no") == 0)
-		*value_r = FALSE;
-	else
-		setting_invalid(event, name, value, "expected yes or no");
-}
-
-static void
-read_uint(dkim_setting_lookup_func_t *lookup, void *context,
-	  struct event *event, const char *name, unsigned int min,
-	  unsigned int max, unsigned int *value_r)
-{
-	const char *value = setting_get(lookup, context, name);
-	unsigned int num;
-
-	if (value == NULL)
-		return;
-	if (str_to_uint(value, &num) < 0 || num < min || num > max) {
-		setting_invalid(event, name, value, t_strdup_printf(
-			"expected a number from %u to %u", min, max));
-		return;
-	}
-	*value_r = num;
-}
-
-static void
-read_msecs(dkim_setting_lookup_func_t *lookup, void *context,
-	   struct event *event, const char *name, unsigned int min,
-	   unsigned int max, unsigned int *msecs_r)
-{
-	const char *value = setting_get(lookup, context, name);
-	const char *error;
-	unsigned int msecs;
-
-	if (value == NULL)
-		return;
-	if (settings_get_time_msecs(value, &msecs, &error) < 0) {
-		setting_invalid(event, name, value, error);
-		return;
-	}
-	if (msecs < min || msecs > max) {
-		setting_invalid(event, name, value, t_strdup_printf(
-			"expected %u ms to %u s", min, max / 1000));
-		return;
-	}
-	*msecs_r = msecs;
-}
-
-/* The authserv-id becomes part of a header field: allow printable ASCII
-   without whitespace (dkimcore quotes it where RFC 8601 requires). */
-static bool
-authserv_id_is_valid(const char *value)
-{
-	for (const char *p = value; *p != '\0'; p++) {
-		if (*p <= ' ' || *p >= 0x7f)
-			return FALSE;
-	}
-	return TRUE;
-}
-
-void dkim_settings_read(struct dkim_settings *set_r,
-			dkim_setting_lookup_func_t *lookup, void *context,
-			struct event *event)
-{
-	struct dkim_verify_config *config = &set_r->verify_config;
-	const char *value;
-	unsigned int drift_msecs;
-
-	i_zero(set_r);
-	set_r->verify = TRUE;
-	dkim_verify_config_init(config);
-	config->dns_timeout_msecs = DKIM_SETTINGS_DEFAULT_DNS_TIMEOUT_MSECS;
-
-	read_bool(lookup, context, event, "dkim_verify", &set_r->verify);
-	read_bool(lookup, context, event, "dkim_arc", &config->arc);
-
-	value = setting_get(lookup, context, "dkim_authserv_id");
-	if (value != NULL && !authserv_id_is_valid(value)) {
-		setting_invalid(event, "dkim_authserv_id", value,
-				"only printable ASCII without spaces");
-	} else {
-		set_r->authserv_id = value;
-	}
-
-	set_r->dns.forward = setting_get(lookup, context, "dkim_dns_resolver");
-	set_r->dns.trust_anchor =
-		setting_get(lookup, context, "dkim_dns_trust_anchor");
-	set_r->dns.table = setting_get(lookup, context, "dkim_dns_table");
-
-	read_msecs(lookup, context, event, "dkim_dns_timeout", 1,
-		   DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS,
-		   &config->dns_timeout_msecs);
-	read_uint(lookup, context, event, "dkim_max_signatures", 1,
-		  DKIM_SETTINGS_MAX_SIGNATURES, &config->max_signatures);
-	read_uint(lookup, context, event, "dkim_min_key_bits",
-		  DKIM_SETTINGS_MIN_KEY_BITS, DKIM_SETTINGS_MAX_KEY_BITS,
-		  &config->min_rsa_bits);
-
-	value = setting_get(lookup, context, "dkim_body_length");
-	if (value != NULL && strcasecmp(value, "policy") == 0)
-		config->body_length = DKIM_BODY_LENGTH_REFUSE_PARTIAL;
-	else if (value != NULL && strcasecmp(value, "accept") == 0)
-		config->body_length = DKIM_BODY_LENGTH_ACCEPT;
-	else if (value != NULL) {
-		setting_invalid(event, "dkim_body_length", value,
-				"expected policy or accept");
-	}
-
-	drift_msecs = config->clock_drift * 1000;
-	read_msecs(lookup, context, event, "dkim_clock_drift", 0,
-		   DKIM_SETTINGS_MAX_CLOCK_DRIFT_SECS * 1000, &drift_msecs);
-	config->clock_drift = drift_msecs / 1000;
-}
-
-static void
-append_key_part(string_t *key, const char *part)
-{
-	if (part != NULL)
-		str_append_tabescaped(key, part);
-	str_append_c(key, '\t');
-}
-
-static const char *dns_config_key(const struct dkim_resolver_config *dns)
-{
-	string_t *key = t_str_new(128);
-
-	append_key_part(key, dns->forward);
-	append_key_part(key, dns->trust_anchor);
-	append_key_part(key, dns->table);
-	return str_c(key);
-}
-
-const char *dkim_settings_verification_key(const struct dkim_settings *set)
-{
-	const struct dkim_verify_config *config = &set->verify_config;
-
-	return t_strdup_printf("%u\t%u\t%u\t%u\t%d\t%d\t%s",
-			       config->max_signatures, config->min_rsa_bits,
-			       config->dns_timeout_msecs, config->clock_drift,
-			       (int)config->body_length, config->arc ? 1 : 0,
-			       dns_config_key(&set->dns));
 }
 
 /*
@@ -274,7 +91,7 @@ dkim_resolver *dkim_resolver_set_get(struct dkim_resolver_set *set,
 	const struct dkim_resolver_entry *entry;
 	struct dkim_resolver_entry new_entry;
 	struct dkim_error error;
-	const char *key = dns_config_key(dns);
+	const char *key = dkim_dns_config_key(dns);
 
 	array_foreach(&set->entries, entry) {
 		if (strcmp(entry->dns_key, key) == 0)
@@ -463,7 +280,7 @@ summary_log(struct event *event, const struct dkim_summary *summary)
 }
 
 struct dkim_summary *
-dkim_verify_mail(struct mail *mail, const struct dkim_settings *set,
+dkim_verify_mail(struct mail *mail, const struct dkim_verify_settings *set,
 		 dkim_resolver *resolver, pool_t pool,
 		 struct event *parent_event, dkim_verifier **verifier_r)
 {

@@ -3,13 +3,15 @@
 
 /* The Dovecot side of DKIM verification, shared by the delivery plugin
    (lib95_dkim_plugin.so) and the Sieve extension (lib90_sieve_dkim_plugin.so):
-   reading the dkim_* settings, keeping resolvers alive for their cache,
-   verifying a mail, and the summary of the result that Sieve tests and log
-   lines use.  Both plugins link this code privately (hidden visibility), so
-   nothing here is shared at run time except through
-   dkim_plugin_delivery_summary() below. */
+   the plugins' log event, resolvers kept alive for their cache, verifying a
+   mail, and the summary of the result that Sieve tests and log lines use.
+   The plugins link this code privately (hidden visibility), so nothing here
+   is shared at run time except through dkim_plugin_delivery_summary()
+   below.  Settings: dkim-settings.h; Dovecot versions:
+   dkim-dovecot-version.h. */
 
 #include "dkim.h"
+#include "dkim-settings.h"
 
 struct mail;
 struct event;
@@ -17,48 +19,11 @@ struct event;
 /* Plugin entry points are the only symbols a plugin exports. */
 #define DKIM_EXPORT __attribute__((visibility("default")))
 
-/* Defaults documented in dovecot-dkim(7) and conf/90-dkim.conf. */
-#define DKIM_SETTINGS_DEFAULT_DNS_TIMEOUT_MSECS 5000
-
 extern struct event_category event_category_dkim;
 
 /* A child of parent in the "dkim" category, logging with a "dkim: "
    prefix: the parent of everything the plugins log. */
 struct event *dkim_event_create(struct event *parent);
-
-/*
- * Settings
- */
-
-struct dkim_settings {
-	/* dkim_verify: FALSE means no DKIM work at all for this user. */
-	bool verify;
-	/* dkim_authserv_id, or NULL when unset (the caller's default is
-	   Dovecot's hostname). */
-	const char *authserv_id;
-	/* dkim_dns_resolver, dkim_dns_trust_anchor, dkim_dns_table */
-	struct dkim_resolver_config dns;
-	/* dkim_dns_timeout, dkim_max_signatures, dkim_min_key_bits,
-	   dkim_body_length, dkim_clock_drift */
-	struct dkim_verify_config verify_config;
-};
-
-/* Returns the value of a plugin setting, or NULL when unset. */
-typedef const char *dkim_setting_lookup_func_t(void *context,
-					       const char *name);
-
-/* Reads the dkim_* settings.  An invalid value is logged as an error on
-   event and replaced by its default: a configuration mistake must never
-   make a delivery fail.  Strings point into the lookup's storage or the
-   data stack. */
-void dkim_settings_read(struct dkim_settings *set_r,
-			dkim_setting_lookup_func_t *lookup, void *context,
-			struct event *event);
-
-/* A string that differs whenever two settings would verify a message
-   differently (DNS configuration and verification limits; not the
-   authserv-id).  Allocated from the data stack. */
-const char *dkim_settings_verification_key(const struct dkim_settings *set);
 
 /*
  * Resolvers
@@ -119,7 +84,7 @@ struct dkim_summary {
    Authentication-Results), to be freed by the caller; it is NULL when the
    message could not be read. */
 struct dkim_summary *
-dkim_verify_mail(struct mail *mail, const struct dkim_settings *set,
+dkim_verify_mail(struct mail *mail, const struct dkim_verify_settings *set,
 		 dkim_resolver *resolver, pool_t pool,
 		 struct event *event, dkim_verifier **verifier_r);
 

@@ -6,7 +6,6 @@
 
 #include "sieve-common.h"
 #include "sieve-extensions.h"
-#include "sieve-settings.h"
 #include "sieve-message.h"
 #include "sieve-interpreter.h"
 #include "sieve-runtime.h"
@@ -16,8 +15,8 @@
 
 #include <dlfcn.h>
 
-bool ext_dkim_load(const struct sieve_extension *ext ATTR_UNUSED,
-		   void **context)
+dkim_sieve_load_result_t
+ext_dkim_load(const struct sieve_extension *ext ATTR_UNUSED, void **context)
 {
 	struct ext_dkim_context *extctx = i_new(struct ext_dkim_context, 1);
 
@@ -27,24 +26,21 @@ bool ext_dkim_load(const struct sieve_extension *ext ATTR_UNUSED,
 	extctx->delivery_summary = (dkim_delivery_summary_func_t *)
 		dlsym(RTLD_DEFAULT, DKIM_DELIVERY_SUMMARY_SYMBOL);
 	*context = extctx;
-	return TRUE;
+	return DKIM_SIEVE_LOAD_OK;
 }
 
 void ext_dkim_unload(const struct sieve_extension *ext)
 {
 	struct ext_dkim_context *extctx = ext->context;
 
+	/* Pigeonhole unloads an extension it never loaded too (registered,
+	   but not enabled in sieve_extensions). */
+	if (extctx == NULL)
+		return;
 	/* Before this plugin is dlclose()d: no resolver thread may outlive
 	   its code. */
 	dkim_resolver_set_deinit(&extctx->resolvers);
 	i_free(extctx);
-}
-
-static const char *sieve_plugin_setting(void *context, const char *name)
-{
-	struct sieve_instance *svinst = context;
-
-	return sieve_setting_get(svinst, name);
 }
 
 static const struct dkim_summary *
@@ -56,11 +52,12 @@ summary_create(const struct sieve_runtime_env *renv,
 	struct mail *mail = eenv->msgdata->mail;
 	const struct dkim_summary *delivered = NULL;
 	struct dkim_summary *summary;
-	struct dkim_settings set;
+	struct dkim_verify_settings set;
 	struct event *event = dkim_event_create(renv->event);
 	dkim_resolver *resolver;
 
-	dkim_settings_read(&set, sieve_plugin_setting, eenv->svinst, event);
+	dkim_verify_settings_read(eenv->scriptenv->user,
+				  pool_datastack_create(), event, &set);
 	if (extctx->delivery_summary != NULL)
 		delivered = extctx->delivery_summary(mail);
 

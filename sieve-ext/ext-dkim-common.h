@@ -2,7 +2,9 @@
 #define EXT_DKIM_COMMON_H
 
 #include "sieve-common.h"
+#include "sieve-extensions.h"
 #include "dkim-dovecot.h"
+#include "dkim-dovecot-version.h"
 
 /*
  * Extension vnd.dovecot.dkim
@@ -21,7 +23,8 @@ struct ext_dkim_context {
 	dkim_delivery_summary_func_t *delivery_summary;
 };
 
-bool ext_dkim_load(const struct sieve_extension *ext, void **context);
+dkim_sieve_load_result_t
+ext_dkim_load(const struct sieve_extension *ext, void **context);
 void ext_dkim_unload(const struct sieve_extension *ext);
 
 /* The DKIM result of the message being filtered: the delivery plugin's

@@ -496,7 +496,7 @@ submission_dkim_client_created(struct client **clientp)
 	dclient = p_new(client->pool, struct submission_dkim_client, 1);
 	dclient->module_ctx.super = client->v;
 	submission_dkim_settings_read(client->user, client->pool,
-				      &dclient->set);
+				      client->user->event, &dclient->set);
 	if (dclient->set.error != NULL) {
 		/* also logged with every message it affects */
 		e_error(client->user->event, "dkim: configuration error: %s",

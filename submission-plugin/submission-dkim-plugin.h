@@ -1,18 +1,18 @@
 #ifndef SUBMISSION_DKIM_PLUGIN_H
 #define SUBMISSION_DKIM_PLUGIN_H
 
-/* The only symbols the module exports (everything else is hidden). */
-#define SUBMISSION_DKIM_EXPORT __attribute__((visibility("default")))
+#include "dkim-dovecot.h"
 
+/* The only symbols the module exports (everything else is hidden). */
 struct module;
 
 /* Dovecot reads the version through a pointer, the binary dependency as
  * the array itself (module-dir.c). */
-extern SUBMISSION_DKIM_EXPORT const char *submission_dkim_plugin_version;
-extern SUBMISSION_DKIM_EXPORT const char
+extern DKIM_EXPORT const char *submission_dkim_plugin_version;
+extern DKIM_EXPORT const char
 	submission_dkim_plugin_binary_dependency[];
 
-SUBMISSION_DKIM_EXPORT void submission_dkim_plugin_init(struct module *module);
-SUBMISSION_DKIM_EXPORT void submission_dkim_plugin_deinit(void);
+DKIM_EXPORT void submission_dkim_plugin_init(struct module *module);
+DKIM_EXPORT void submission_dkim_plugin_deinit(void);
 
 #endif

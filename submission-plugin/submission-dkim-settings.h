@@ -5,6 +5,7 @@
 #include "dkim-keytable.h"
 
 struct mail_user;
+struct event;
 
 /* What to do with a message whose From the user may not sign for, or
  * that has no single From address. */
@@ -20,7 +21,7 @@ enum submission_dkim_failure {
 	SUBMISSION_DKIM_FAILURE_UNSIGNED,		/* relay unsigned */
 };
 
-/* The plugin's settings for one user: plugin {} settings, overridden by
+/* The plugin's settings for one user: the configuration, overridden by
  * userdb fields of the same names.  All strings live in the pool given to
  * submission_dkim_settings_read(). */
 struct submission_dkim_settings {
@@ -55,7 +56,10 @@ struct submission_dkim_settings {
 	const char *error;
 };
 
+/* Reads the user's settings; a misspelled dkim_* name is logged as a
+ * warning on event (Dovecot 2.3; 2.4's doveconf refuses it). */
 void submission_dkim_settings_read(struct mail_user *user, pool_t pool,
+				   struct event *event,
 				   struct submission_dkim_settings *set_r);
 
 #endif
