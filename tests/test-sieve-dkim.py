@@ -257,7 +257,7 @@ def check_opt_in(build):
 
 
 def main():
-    conf = os.path.join(os.environ.get("DKIM_TOP_SRCDIR", "."), "conf", "90-dkim.conf")
+    conf = dkimplugin.shipped_conf("90-dkim.conf")
     with tempfile.NamedTemporaryFile("w", suffix=".conf") as editheader_conf, \
             dkimplugin.DnsBlackHole() as unreachable:
         editheader_conf.write(EDITHEADER_CONF)

@@ -37,6 +37,13 @@ def delivery_plugin(build=None):
     return os.path.join(build or builddir(), "delivery-plugin", ".libs", "lib95_dkim_plugin.so")
 
 
+def shipped_conf(name):
+    """The path of a drop-in file from conf/ (e.g. "90-dkim.conf") in the syntax of the Dovecot
+    the tests run: conf/dovecot-2.3/ or conf/dovecot-2.4/."""
+    srcdir = os.environ.get("DKIM_TOP_SRCDIR", os.getcwd())
+    return os.path.join(srcdir, "conf", f"dovecot-{dovecot.version_series()}", name)
+
+
 def sieve_plugin(build=None):
     return os.path.join(build or builddir(), "sieve-ext", ".libs",
                         "lib90_sieve_dkim_plugin.so")

@@ -57,6 +57,16 @@ ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
 """How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
 
 
+def version_series():
+    """The major.minor version of the installed Dovecot ("2.3", "2.4"), from `dovecot --version`
+    ("2.3.19.1 (9b53102964)")."""
+    done = procutil.run(["dovecot", "--version"], "dovecot --version")
+    match = re.match(r"(\d+\.\d+)\.", done.stdout.decode("ascii", "replace"))
+    if not match:
+        raise procutil.HarnessError(f"dovecot --version: unexpected output {done.stdout!r}")
+    return match.group(1)
+
+
 def module_name(path):
     """Dovecot's name for a plugin file: lib95_dkim_plugin.so -> dkim (module-dir.c rules)."""
     match = re.fullmatch(r"lib(?:\d+_)?(.+?)(?:_plugin)?\.so", os.path.basename(path))
