@@ -183,9 +183,11 @@ dkim_resolver *dkim_resolver_new_custom(dkim_dns_lookup_func *lookup,
 void dkim_resolver_free(dkim_resolver **resolver);
 
 /* A synchronous lookup (used by dkim-testkey).  The records are the TXT
- * character-strings of each record, concatenated.  The result stays valid
- * until the next dkim_resolver_lookup() on this resolver, or until it is
- * freed. */
+ * character-strings of each record, concatenated.  The result, with
+ * everything it points to, stays valid and unchanged until the next
+ * dkim_resolver_lookup() on this resolver, or until it is freed:
+ * verifications on the resolver meanwhile do not touch it, even when they
+ * ask for the same name again after its answer expired or failed. */
 struct dkim_dns_result {
 	enum dkim_dns_status status;
 	enum dkim_dnssec dnssec;
