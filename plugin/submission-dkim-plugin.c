@@ -204,9 +204,7 @@ dkim_message_add_key(struct dkim_message *msg, const char *domain,
 					&error) < 0) {
 		dkim_message_failed(msg, t_strdup_printf(
 			"key for d=%s s=%s: %s%s", domain, selector, error.text,
-			(msg->set->privkey_flags &
-			 DKIM_PRIVKEY_ALLOW_UNSAFE) == 0 &&
-			strstr(error.text, "group or others") != NULL ?
+			str_begins(error.text, DKIM_PRIVKEY_UNSAFE_PREFIX) ?
 			" (or set dkim_sign_allow_unsafe_keys = yes)" : ""));
 		return -1;
 	}
