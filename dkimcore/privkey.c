@@ -340,6 +340,10 @@ open_safe_key(struct key_walk *walk)
 	struct stat st;
 	int fd = -1;
 
+	if (walk->path[0] == '\0') {
+		walk_fail_errno(walk, ENOENT);
+		return -1;
+	}
 	if (walk->path[0] != '/') {
 		char cwd[PATH_MAX];
 
