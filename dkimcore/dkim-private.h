@@ -386,6 +386,9 @@ struct dkim_dns_query {
 	const char **record_texts;	/* for result.records */
 	size_t *record_lengths;		/* for result.record_lengths */
 	bool pending;
+	/* Out of the cache (its answer expired or failed while held, and
+	 * the name was asked again): freed by the last release. */
+	bool detached;
 	uint64_t expires_msecs;		/* 0 = never */
 	int async_id;			/* backend's handle */
 	unsigned refcount;		/* holders besides the cache */

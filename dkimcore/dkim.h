@@ -189,9 +189,11 @@ dkim_resolver *dkim_resolver_new_custom(dkim_dns_lookup_func *lookup,
 void dkim_resolver_free(dkim_resolver **resolver);
 
 /* A synchronous lookup (used by dkim-testkey).  The records are the TXT
- * character-strings of each record, concatenated.  The result stays valid
- * until the next dkim_resolver_lookup() on this resolver, or until it is
- * freed. */
+ * character-strings of each record, concatenated.  The result, with
+ * everything it points to, stays valid and unchanged until the next
+ * dkim_resolver_lookup() on this resolver, or until it is freed:
+ * verifications on the resolver meanwhile do not touch it, even when they
+ * ask for the same name again after its answer expired or failed. */
 struct dkim_dns_result {
 	enum dkim_dns_status status;
 	enum dkim_dnssec dnssec;
@@ -239,14 +241,29 @@ void dkim_pubkey_free(dkim_pubkey **key);
 typedef struct dkim_privkey dkim_privkey;
 
 enum dkim_privkey_flags {
-	/* Accept a key file readable by group or others (OpenDKIM's
-	 * "RequireSafeKeys no").  Refused by default. */
+	/* Skip the safety rules below (OpenDKIM's "RequireSafeKeys no"). */
 	DKIM_PRIVKEY_ALLOW_UNSAFE = 0x01,
 };
 
+/* The error text of a key file refused by the safety rules starts with
+ * this, so that a caller can add how to skip them. */
+#define DKIM_PRIVKEY_UNSAFE_PREFIX "unsafe key file "
+
 /* Loads a PEM private key (PKCS#1 RSA, PKCS#8 RSA or Ed25519) or a
  * base64 32-byte Ed25519 seed (dkimpy's format).  RSA keys must have at
- * least 1024 bits. */
+ * least 1024 bits.
+ *
+ * Unless DKIM_PRIVKEY_ALLOW_UNSAFE, the file must be safe from other users
+ * (OpenDKIM's RequireSafeKeys): it belongs to root or to the effective uid
+ * and grants the group and others nothing (mode 0600 or 0400); every
+ * directory on the way from "/" (a relative path starts at the working
+ * directory's real path) belongs to root or the effective uid and only
+ * they may write to it, unless it has the sticky bit (like /tmp); a
+ * symbolic link on the way, which is followed, belongs to root or the
+ * effective uid, and the directories of its target are checked in turn.
+ * Everything is checked on what was opened (openat() one name at a time,
+ * fstat()), so nothing can be swapped in between.  The error says what is
+ * wrong and the command that fixes it. */
 int dkim_privkey_load(const char *path, unsigned flags,
 		      dkim_privkey **key_r, struct dkim_error *error);
 int dkim_privkey_parse(const void *data, size_t len, dkim_privkey **key_r,

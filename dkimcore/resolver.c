@@ -126,6 +126,22 @@ evict_answered(dkim_resolver *resolver)
 	}
 }
 
+/* Takes an answered query out of the cache; its holders keep it, and the
+ * last dkim_dns_query_release() frees it. */
+static void
+detach(dkim_resolver *resolver, struct dkim_dns_query *query)
+{
+	struct dkim_dns_query **link =
+		&resolver->buckets[bucket_of(query->qname)];
+
+	while (*link != query)
+		link = &(*link)->next;
+	*link = query->next;
+	query->next = NULL;
+	query->detached = true;
+	resolver->query_count--;
+}
+
 /* Lowercase, without a trailing dot: the cache key. */
 static char *
 normalize_qname(const char *qname)
@@ -166,13 +182,24 @@ dkim_resolver_start(dkim_resolver *resolver, const char *qname)
 		if (strcmp(query->qname, key) == 0)
 			break;
 	}
-	if (query != NULL) {
+	if (query != NULL && answer_is_reusable(query)) {
 		free(key);
 		query->refcount++;
-		if (answer_is_reusable(query))
-			return query;
+		return query;
+	}
+	if (query != NULL && query->refcount == 0) {
+		/* an expired or failed answer that nobody holds: ask again */
+		free(key);
 		dkim_dns_answer_clear(&query->answer);
+		query->refcount = 1;
 	} else {
+		/* An expired or failed answer still held (by a verifier, or
+		 * as the last dkim_resolver_lookup() result) must not change
+		 * under its holder: it leaves the cache and lives on until
+		 * its last release, and the name is asked again in a new
+		 * query. */
+		if (query != NULL)
+			detach(resolver, query);
 		if (resolver->query_count >= DKIM_RESOLVER_MAX_CACHED)
 			evict_answered(resolver);
 		query = dkim_calloc(1, sizeof(*query));
@@ -189,12 +216,15 @@ dkim_resolver_start(dkim_resolver *resolver, const char *qname)
 }
 
 void
-dkim_dns_query_release(struct dkim_dns_query **query)
+dkim_dns_query_release(struct dkim_dns_query **_query)
 {
-	if (*query == NULL)
+	struct dkim_dns_query *query = *_query;
+
+	if (query == NULL)
 		return;
-	(*query)->refcount--;
-	*query = NULL;
+	*_query = NULL;
+	if (--query->refcount == 0 && query->detached)
+		query_free(query);
 }
 
 void
@@ -338,8 +368,11 @@ dkim_resolver_free(dkim_resolver **resolver_p)
 	if (resolver == NULL)
 		return;
 	/* The backend goes first: it may still hold pending queries.  Every
-	 * verifier using this resolver is gone, so no references remain. */
+	 * verifier using this resolver is gone, so the last lookup's is the
+	 * only reference left (to a query in the cache, or to one that left
+	 * it and is freed here). */
 	resolver->backend->deinit(resolver);
+	dkim_dns_query_release(&resolver->last_lookup);
 	for (size_t i = 0; i < DKIM_RESOLVER_BUCKETS; i++) {
 		while (resolver->buckets[i] != NULL) {
 			struct dkim_dns_query *query = resolver->buckets[i];

@@ -191,15 +191,18 @@ load(enum cache_kind kind, const char *name, unsigned variant, bool is_file,
 	abort();
 }
 
+/* *loaded_r tells whether this call loaded the object (a first load or a
+ * reload). */
 static int
 get(struct dkim_keytable_cache *cache, enum cache_kind kind,
     const char *name, unsigned variant, bool is_file, void **object_r,
-    struct dkim_error *error)
+    bool *loaded_r, struct dkim_error *error)
 {
 	struct cache_entry *entry = find(cache, kind, name, variant);
 	struct file_version version = { 0 };
 	struct stat st;
 
+	*loaded_r = false;
 	if (is_file) {
 		if (stat(name, &st) < 0) {
 			dkim_error_set(error, "cannot access %s: %s", name,
@@ -235,6 +238,7 @@ get(struct dkim_keytable_cache *cache, enum cache_kind kind,
 		.version = version, .object = object,
 	};
 	*object_r = object;
+	*loaded_r = true;
 	return 0;
 }
 
@@ -245,8 +249,10 @@ dkim_keytable_cache_keytable(struct dkim_keytable_cache *cache,
 			     struct dkim_error *error)
 {
 	void *object;
+	bool loaded;
 
-	if (get(cache, CACHE_KEYTABLE, path, 0, true, &object, error) < 0)
+	if (get(cache, CACHE_KEYTABLE, path, 0, true, &object, &loaded,
+		error) < 0)
 		return -1;
 	*table_r = object;
 	return 0;
@@ -256,12 +262,12 @@ int
 dkim_keytable_cache_signingtable(struct dkim_keytable_cache *cache,
 				 const char *path, enum dkim_table_kind kind,
 				 const struct dkim_signingtable **table_r,
-				 struct dkim_error *error)
+				 bool *loaded_r, struct dkim_error *error)
 {
 	void *object;
 
 	if (get(cache, CACHE_SIGNINGTABLE, path, kind, true, &object,
-		error) < 0)
+		loaded_r, error) < 0)
 		return -1;
 	*table_r = object;
 	return 0;
@@ -274,9 +280,10 @@ dkim_keytable_cache_privkey(struct dkim_keytable_cache *cache,
 			    struct dkim_error *error)
 {
 	void *object;
+	bool loaded;
 
 	if (get(cache, CACHE_PRIVKEY, key, flags, key_is_file, &object,
-		error) < 0)
+		&loaded, error) < 0)
 		return -1;
 	*key_r = object;
 	return 0;

@@ -29,10 +29,13 @@ int dkim_keytable_cache_keytable(struct dkim_keytable_cache *cache,
 				 const char *path,
 				 const struct dkim_keytable **table_r,
 				 struct dkim_error *error);
+/* *loaded_r is true when this call (re)loaded the table: the time to
+ * report its dkim_signingtable_warnings(), once per load. */
 int dkim_keytable_cache_signingtable(struct dkim_keytable_cache *cache,
 				     const char *path,
 				     enum dkim_table_kind kind,
 				     const struct dkim_signingtable **table_r,
+				     bool *loaded_r,
 				     struct dkim_error *error);
 /* `flags` are dkim_privkey_flags (DKIM_PRIVKEY_ALLOW_UNSAFE).  A key that
  * is not a file (KeyTable entries may hold the key itself: base64 of a

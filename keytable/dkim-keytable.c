@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ struct dkim_signingtable {
 	char *text;
 	struct dkim_signingtable_entry *entries;
 	size_t count;
+	/* NULL-terminated; past DKIM_TABLE_MAX_WARNINGS the last one counts
+	 * those left out */
+	char **warnings;
+	size_t warning_count;
+	unsigned warnings_left_out;
 };
 
 int
@@ -284,9 +290,73 @@ dkim_keytable_free(struct dkim_keytable **_table)
 
 /* ------------------------------------------------------------------ */
 
+/* Adds a warning, or counts it once DKIM_TABLE_MAX_WARNINGS are kept
+ * (dkim_signingtable_parse() then adds one that says how many). */
+static void __attribute__((format(printf, 3, 4)))
+signingtable_warn(struct dkim_signingtable *table, bool counted,
+		  const char *fmt, ...)
+{
+	char text[512];
+	va_list args;
+
+	if (counted && table->warning_count >= DKIM_TABLE_MAX_WARNINGS) {
+		table->warnings_left_out++;
+		return;
+	}
+	va_start(args, fmt);
+	vsnprintf(text, sizeof(text), fmt, args);
+	va_end(args);
+	table->warnings = dkim_realloc(table->warnings,
+		(table->warning_count + 2) * sizeof(*table->warnings));
+	table->warnings[table->warning_count++] = dkim_strdup(text);
+	table->warnings[table->warning_count] = NULL;
+}
+
+static bool
+is_domain_label_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
+/* A '*' in the domain part that runs straight into a label ("*tenant.com")
+ * also matches longer names ending in it (evil-tenant.com): a domain the
+ * administrator never meant.  '*' before '@' or '.' is anchored at a
+ * boundary.  In the local part (before the last '@') a '*' cannot reach
+ * into the domain. */
+static void
+check_refile_pattern(struct dkim_signingtable *table, const char *source,
+		     unsigned line, const char *pattern)
+{
+	const char *at = strrchr(pattern, '@');
+	const char *domain_part = at == NULL ? pattern : at + 1;
+	const char *star = strchr(domain_part, '*');
+
+	while (star != NULL && !is_domain_label_char(star[1]))
+		star = strchr(star + 1, '*');
+	if (star == NULL)
+		return;
+	const char *rest = star + 1;
+	if (star != domain_part || strchr(rest, '*') != NULL) {
+		signingtable_warn(table, true, "%s line %u: in the pattern "
+			"'%s', the '*' before '%.*s' also matches names that "
+			"merely end in it; put '@' or '.' right after a '*' "
+			"that stands for whole labels", source, line, pattern,
+			(int)strcspn(rest, "*"), rest);
+		return;
+	}
+	/* "*tenant.com" or "joe@*tenant.com" */
+	int prefix_len = (int)(star - pattern);
+	signingtable_warn(table, true, "%s line %u: the pattern '%s' also "
+		"matches other domains ending in '%s', such as evil-%s; anchor "
+		"it: '%.*s%s%s' matches that domain, '%.*s*.%s' its subdomains "
+		"(use both lines for both)", source, line, pattern, rest, rest,
+		prefix_len, pattern, prefix_len == 0 ? "*@" : "", rest,
+		prefix_len, pattern, rest);
+}
+
 static int
 signingtable_add_line(void *context, const struct table_line *line,
-		      const char *source __attribute__((unused)),
+		      const char *source,
 		      struct dkim_error *error __attribute__((unused)))
 {
 	struct dkim_signingtable *table = context;
@@ -300,6 +370,8 @@ signingtable_add_line(void *context, const struct table_line *line,
 		signer++;
 	*end = '\0';
 
+	if (table->kind == DKIM_TABLE_REFILE)
+		check_refile_pattern(table, source, line->number, line->key);
 	table->entries = dkim_realloc(table->entries,
 				  (table->count + 1) * sizeof(*table->entries));
 	table->entries[table->count++] = (struct dkim_signingtable_entry){
@@ -327,8 +399,21 @@ dkim_signingtable_parse(const char *text, size_t size,
 		dkim_signingtable_free(&table);
 		return -1;
 	}
+	if (table->warnings_left_out > 0) {
+		signingtable_warn(table, false, "%s: %u more lines with such "
+				  "patterns", source, table->warnings_left_out);
+	}
 	*table_r = table;
 	return 0;
+}
+
+const char *const *
+dkim_signingtable_warnings(const struct dkim_signingtable *table)
+{
+	static const char *const none[] = { NULL };
+
+	return table->warnings != NULL ?
+		(const char *const *)table->warnings : none;
 }
 
 int
@@ -355,6 +440,9 @@ dkim_signingtable_free(struct dkim_signingtable **_table)
 	if (table == NULL)
 		return;
 	*_table = NULL;
+	for (size_t i = 0; i < table->warning_count; i++)
+		free(table->warnings[i]);
+	free(table->warnings);
 	free(table->entries);
 	free(table->text);
 	free(table);
@@ -554,6 +642,89 @@ dkim_key_choices_free(struct dkim_key_choice **_choices, size_t count)
 	free(choices);
 }
 
+/* At most this much of a refused sender's domain is quoted in errors. */
+#define SENDER_DOMAIN_SHOWN 64
+
+/* The sender's domain, put in for '%', may only be a domain name: it comes
+ * from the message, and in a key file name "../" or "/" would reach files
+ * outside the key directory.  `what` names the entry with the '%'. */
+static bool
+sender_domain_ok(const char *domain, const char *what,
+		 struct dkim_error *error)
+{
+	if (dkim_domain_syntax_ok(domain))
+		return true;
+	dkim_error_set(error, "the From domain '%.*s%s' is not a valid domain "
+		       "name, so it cannot stand for '%%' in %s: no key "
+		       "applies", SENDER_DOMAIN_SHOWN, domain,
+		       strlen(domain) > SENDER_DOMAIN_SHOWN ? "..." : "", what);
+	return false;
+}
+
+static bool
+keytable_entry_uses_domain(const struct dkim_keytable_entry *key)
+{
+	return strcmp(key->domain, "%") == 0 || strchr(key->key, '%') != NULL;
+}
+
+/* Adds the signature `match` asks for; returns a dkim_keytable_select()
+ * result. */
+static int
+add_choice(const struct dkim_signingtable_entry *match,
+	   const struct dkim_keytable *keytable, const char *domain,
+	   struct dkim_key_choice **choices, size_t *count,
+	   struct dkim_error *error)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "SigningTable line %u (%s)", match->line,
+		 match->pattern);
+	if (strcmp(match->keyname, "%") == 0 &&
+	    !sender_domain_ok(domain, what, error))
+		return DKIM_KEYTABLE_SELECT_BAD_DOMAIN;
+	const char *keyname = strcmp(match->keyname, "%") == 0 ?
+		domain : match->keyname;
+	for (size_t j = 0; j < *count; j++) {
+		if (strcasecmp((*choices)[j].keyname, keyname) == 0)
+			return DKIM_KEYTABLE_SELECT_OK;	/* already chosen */
+	}
+	const struct dkim_keytable_entry *key =
+		dkim_keytable_lookup(keytable, keyname);
+	if (key == NULL) {
+		dkim_error_set(error, "%s names key '%s', which is not in the "
+			       "KeyTable", what, keyname);
+		return DKIM_KEYTABLE_SELECT_ERROR;
+	}
+	if (match->signer != NULL && strchr(match->signer, '%') != NULL &&
+	    !sender_domain_ok(domain, what, error))
+		return DKIM_KEYTABLE_SELECT_BAD_DOMAIN;
+	snprintf(what, sizeof(what), "KeyTable line %u (%s)", key->line,
+		 key->name);
+	if (keytable_entry_uses_domain(key) &&
+	    !sender_domain_ok(domain, what, error))
+		return DKIM_KEYTABLE_SELECT_BAD_DOMAIN;
+
+	*choices = dkim_realloc(*choices, (*count + 1) * sizeof(**choices));
+	struct dkim_key_choice *choice = &(*choices)[(*count)++];
+	choice->keyname = dkim_strdup(keyname);
+	choice->domain = strcmp(key->domain, "%") == 0 ?
+		dkim_strdup(domain) : dkim_strdup(key->domain);
+	choice->selector = dkim_strdup(key->selector);
+	choice->key = expand_domain(key->key, domain);
+	choice->key_is_file = key_is_file(key->key);
+	choice->identity = NULL;
+	if (match->signer != NULL) {
+		char *identity = expand_domain(match->signer, domain);
+		/* OpenDKIM leaves out an i= that conflicts with d= rather
+		 * than making a signature that fails. */
+		if (identity_within(identity, choice->domain))
+			choice->identity = identity;
+		else
+			free(identity);
+	}
+	return DKIM_KEYTABLE_SELECT_OK;
+}
+
 int
 dkim_keytable_select(const struct dkim_signingtable *signingtable,
 		     const struct dkim_keytable *keytable,
@@ -565,7 +736,7 @@ dkim_keytable_select(const struct dkim_signingtable *signingtable,
 	char *domain = dkim_strdup(at == NULL ? address : at + 1);
 	struct dkim_key_choice *choices = NULL;
 	size_t count = 0;
-	int ret = 0;
+	int ret = DKIM_KEYTABLE_SELECT_OK;
 
 	for (char *p = domain; *p != '\0'; p++)
 		*p = (char)tolower((unsigned char)*p);
@@ -577,52 +748,15 @@ dkim_keytable_select(const struct dkim_signingtable *signingtable,
 	dkim_signingtable_match(signingtable, address, all_matches,
 				matches, match_count);
 
-	for (size_t i = 0; i < match_count; i++) {
-		char *keyname = strcmp(matches[i]->keyname, "%") == 0 ?
-			dkim_strdup(domain) : dkim_strdup(matches[i]->keyname);
-		const struct dkim_keytable_entry *key =
-			dkim_keytable_lookup(keytable, keyname);
-		bool duplicate = false;
-
-		for (size_t j = 0; j < count && !duplicate; j++)
-			duplicate = strcasecmp(choices[j].keyname,
-					       keyname) == 0;
-		if (duplicate) {
-			free(keyname);
-			continue;
-		}
-		if (key == NULL) {
-			dkim_error_set(error, "SigningTable line %u (%s) names key "
-				  "'%s', which is not in the KeyTable",
-				  matches[i]->line, matches[i]->pattern,
-				  keyname);
-			free(keyname);
-			ret = -1;
-			break;
-		}
-		choices = dkim_realloc(choices, (count + 1) * sizeof(*choices));
-		struct dkim_key_choice *choice = &choices[count++];
-		choice->keyname = keyname;
-		choice->domain = strcmp(key->domain, "%") == 0 ?
-			dkim_strdup(domain) : dkim_strdup(key->domain);
-		choice->selector = dkim_strdup(key->selector);
-		choice->key = expand_domain(key->key, domain);
-		choice->key_is_file = key_is_file(key->key);
-		choice->identity = NULL;
-		if (matches[i]->signer != NULL) {
-			char *identity = expand_domain(matches[i]->signer,
-						       domain);
-			/* OpenDKIM leaves out an i= that conflicts with d=
-			 * rather than making a signature that fails. */
-			if (identity_within(identity, choice->domain))
-				choice->identity = identity;
-			else
-				free(identity);
-		}
+	for (size_t i = 0; i < match_count &&
+	     ret == DKIM_KEYTABLE_SELECT_OK; i++) {
+		ret = add_choice(matches[i], keytable, domain, &choices,
+				 &count, error);
 	}
 	free(matches);
 	free(domain);
-	if (ret < 0) {
+	if (ret != DKIM_KEYTABLE_SELECT_OK) {
+		/* all the signatures asked for, or none */
 		dkim_key_choices_free(&choices, count);
 		count = 0;
 	}

@@ -9,7 +9,9 @@
  * KeyTable: one entry per line, "KEYNAME DOMAIN:SELECTOR:KEY".  DOMAIN "%"
  * stands for the sender's domain.  KEY is a file when it starts with "/",
  * "./" or "../" (a "%" in it is replaced by the sender's domain), otherwise
- * the private key itself (base64, one line).
+ * the private key itself (base64, one line).  The sender's domain is put
+ * in for '%' only when it is a valid domain name (see
+ * dkim_keytable_select()).
  *
  * SigningTable: one entry per line, "PATTERN KEYNAME [SIGNER]" (KEYNAME and
  * SIGNER may also be separated by ':').  KEYNAME "%" stands for the sender's
@@ -86,6 +88,18 @@ int dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
 			   struct dkim_signingtable **table_r,
 			   struct dkim_error *error);
 
+/* Most warnings kept for one table; one more then counts the rest. */
+#define DKIM_TABLE_MAX_WARNINGS 10
+
+/* What is legal but probably not meant, found while parsing, as a
+ * NULL-terminated list of texts naming the file and line, for the caller
+ * to report once per load.  The table owns them.  Today these are refile:
+ * patterns with a '*' directly before a domain label: "*tenant.com" also
+ * matches evil-tenant.com (as in OpenDKIM); "*@tenant.com" and
+ * "*.tenant.com" are anchored and give no warning. */
+const char *const *
+dkim_signingtable_warnings(const struct dkim_signingtable *table);
+
 /* Which entries apply to a From address (local@domain):
  *
  *   all_matches = false: the first matching pattern (in file order for
@@ -121,11 +135,26 @@ struct dkim_key_choice {
 	char *identity;		/* i=, or NULL (dropped if not within d=) */
 };
 
+enum dkim_keytable_select_result {
+	/* A configuration mistake (error set). */
+	DKIM_KEYTABLE_SELECT_ERROR = -1,
+	/* *choices_r holds the signatures; *count_r may be 0 (no entry
+	 * matches). */
+	DKIM_KEYTABLE_SELECT_OK = 0,
+	/* An entry that applies puts the sender's domain in for '%', but it
+	 * is not a valid domain name (dkim_domain_syntax_ok(): labels of
+	 * letters, digits, '-' and '_', so no '/', no "..", at most 253
+	 * characters).  The sender's doing, not the administrator's: no key
+	 * applies (*count_r is 0), and `error` says why. */
+	DKIM_KEYTABLE_SELECT_BAD_DOMAIN = 1,
+};
+
 /* The signatures the tables ask for on a message from `address`
- * (local@domain), in table order, without duplicate key names.  A
- * SigningTable entry naming a key that the KeyTable lacks is an error:
- * it is a configuration mistake that must not silently leave mail
- * unsigned.  *count_r may be 0 (no entry matches). */
+ * (local@domain), in table order, without duplicate key names.  Returns a
+ * dkim_keytable_select_result.  A SigningTable entry naming a key that the
+ * KeyTable lacks is an error: it is a configuration mistake that must not
+ * silently leave mail unsigned.  Either every signature the matching
+ * entries ask for is chosen, or none. */
 int dkim_keytable_select(const struct dkim_signingtable *signingtable,
 			 const struct dkim_keytable *keytable,
 			 const char *address, bool all_matches,

@@ -204,9 +204,7 @@ dkim_message_add_key(struct dkim_message *msg, const char *domain,
 					&error) < 0) {
 		dkim_message_failed(msg, t_strdup_printf(
 			"key for d=%s s=%s: %s%s", domain, selector, error.text,
-			(msg->set->privkey_flags &
-			 DKIM_PRIVKEY_ALLOW_UNSAFE) == 0 &&
-			strstr(error.text, "group or others") != NULL ?
+			str_begins(error.text, DKIM_PRIVKEY_UNSAFE_PREFIX) ?
 			" (or set dkim_sign_allow_unsafe_keys = yes)" : ""));
 		return -1;
 	}
@@ -218,6 +216,8 @@ dkim_message_add_key(struct dkim_message *msg, const char *domain,
 	return 0;
 }
 
+/* Fills msg->keys from the tables.  Returns -1 on failure; no keys means
+ * unsigned (the outcome and reason are then set). */
 static int
 dkim_message_choose_from_tables(struct dkim_message *msg)
 {
@@ -226,20 +226,46 @@ dkim_message_choose_from_tables(struct dkim_message *msg)
 	const struct dkim_keytable *keytable;
 	struct dkim_key_choice *choices;
 	struct dkim_error error;
+	bool loaded;
 	size_t count;
-	int ret = 0;
+	int ret;
 
 	if (dkim_keytable_cache_signingtable(dkim_key_cache,
 					     set->signingtable_path,
 					     set->signingtable_kind,
-					     &signingtable, &error) < 0 ||
-	    dkim_keytable_cache_keytable(dkim_key_cache, set->keytable_path,
-					 &keytable, &error) < 0 ||
-	    dkim_keytable_select(signingtable, keytable, msg->from_address,
-				 set->multiple_signatures, &choices, &count,
-				 &error) < 0) {
+					     &signingtable, &loaded,
+					     &error) < 0) {
 		dkim_message_failed(msg, error.text);
 		return -1;
+	}
+	if (loaded) {
+		for (const char *const *warning =
+		     dkim_signingtable_warnings(signingtable);
+		     *warning != NULL; warning++)
+			e_warning(msg->user->event, "dkim: %s",
+				  str_sanitize(*warning, 1024));
+	}
+	if (dkim_keytable_cache_keytable(dkim_key_cache, set->keytable_path,
+					 &keytable, &error) < 0) {
+		dkim_message_failed(msg, error.text);
+		return -1;
+	}
+	ret = dkim_keytable_select(signingtable, keytable, msg->from_address,
+				   set->multiple_signatures, &choices, &count,
+				   &error);
+	switch (ret) {
+	case DKIM_KEYTABLE_SELECT_ERROR:
+		dkim_message_failed(msg, error.text);
+		return -1;
+	case DKIM_KEYTABLE_SELECT_BAD_DOMAIN:
+		/* the sender's doing: like a From no entry matches */
+		msg->outcome = DKIM_OUTCOME_UNSIGNED;
+		msg->reason = p_strdup(msg->pool, error.text);
+		return 0;
+	}
+	if (count == 0) {
+		msg->outcome = DKIM_OUTCOME_UNSIGNED;
+		msg->reason = "no SigningTable entry matches the From address";
 	}
 	for (size_t i = 0; i < count && ret == 0; i++) {
 		ret = dkim_message_add_key(msg, choices[i].domain,
@@ -257,16 +283,8 @@ dkim_message_choose_keys(struct dkim_message *msg)
 {
 	const struct submission_dkim_settings *set = msg->set;
 
-	if (set->keytable_path != NULL) {
-		if (dkim_message_choose_from_tables(msg) < 0)
-			return -1;
-		if (array_count(&msg->keys) == 0) {
-			msg->outcome = DKIM_OUTCOME_UNSIGNED;
-			msg->reason = "no SigningTable entry matches the From "
-				"address";
-		}
-		return 0;
-	}
+	if (set->keytable_path != NULL)
+		return dkim_message_choose_from_tables(msg);
 	if (strcasecmp(msg->from_domain, set->domain) != 0) {
 		msg->outcome = DKIM_OUTCOME_UNSIGNED;
 		msg->reason = "the From domain is not dkim_sign_domain";

@@ -9,6 +9,7 @@ input (a 50 MB body, 100,000 h= entries, 10,000 fields), which would exceed
 them many times over.  Every Authentication-Results field printed is also
 checked for characters that could end it or inject another field."""
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -326,11 +327,84 @@ def key_file_cases(setup):
     for mode in (0o640, 0o604, 0o660):
         unsafe = setup.write("unsafe.private", setup.key.pem(), mode)
         expect_sign_refused(setup, f"key file mode {mode:04o}", unsafe, "chmod 600")
-    allowed = run([tool("dkim-sign"), "-d", DOMAIN, "-s", "sel", "-k", unsafe, "--now", str(NOW),
-                   "--allow-unsafe-key", setup.write("unsafe.eml", BASE)])
-    _, got = setup.verify(allowed.stdout)
-    tap.ok(allowed.returncode == 0 and got.verdict == "pass",
-           "--allow-unsafe-key signs with a group-readable key", allowed.stderr)
+    expect_signed(setup, "--allow-unsafe-key signs with a group-readable key", unsafe,
+                  "--allow-unsafe-key")
+    unsafe_place_cases(setup)
+
+
+def expect_signed(setup, label, key_file, *args):
+    """dkim-sign signs with `key_file`, and the signature verifies."""
+    done = run([tool("dkim-sign"), "-d", DOMAIN, "-s", "sel", "-k", key_file, "--now", str(NOW),
+                *args, setup.write("to-sign.eml", BASE)])
+    _, got = setup.verify(done.stdout)
+    tap.ok(done.returncode == 0 and got.verdict == "pass", label, done.stderr)
+
+
+def key_in(setup, directory, mode):
+    """A copy of the key (mode 0600) in a new directory of `setup.tmp` with `mode`."""
+    path = os.path.join(setup.tmp, directory)
+    os.mkdir(path)
+    os.chmod(path, mode)
+    key = os.path.join(path, "sel.private")
+    with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as handle:
+        handle.write(setup.key.pem())
+    return key
+
+
+def unsafe_place_cases(setup):
+    """OpenDKIM's RequireSafeKeys: the directories on the way and the owners count too."""
+    group_writable = key_in(setup, "group-writable", 0o770)
+    expect_sign_refused(setup, "key in a group-writable directory", group_writable,
+                        f"directory {os.path.dirname(group_writable)} is writable by group or "
+                        f"others (mode 0770), who could replace the key: run chmod go-w "
+                        f"{os.path.dirname(group_writable)}")
+    expect_signed(setup, "--allow-unsafe-key: a key in a group-writable directory is used",
+                  group_writable, "--allow-unsafe-key")
+
+    world_writable = key_in(setup, "world-writable", 0o777)
+    link = os.path.join(setup.tmp, "link.private")
+    os.symlink(world_writable, link)
+    expect_sign_refused(setup, "symbolic link to a key in a world-writable directory", link,
+                        f"unsafe key file {link}: directory "
+                        f"{os.path.dirname(world_writable)} is writable by group or others "
+                        "(mode 0777)")
+    expect_signed(setup, "--allow-unsafe-key: the symbolic link is followed", link,
+                  "--allow-unsafe-key")
+    relative = os.path.join(setup.tmp, "relative.private")
+    os.symlink(f"../{os.path.basename(setup.tmp)}/world-writable/sel.private", relative)
+    expect_sign_refused(setup, "relative symbolic link through '..'", relative,
+                        f"directory {os.path.dirname(world_writable)} is writable")
+
+    # A sticky directory (as /tmp) protects its entries: only their owners may rename them.
+    sticky = key_in(setup, "sticky", 0o1777)
+    expect_signed(setup, "a key in a sticky world-writable directory (like /tmp) is used",
+                  sticky)
+    sticky_link = os.path.join(setup.tmp, "sticky-link.private")
+    os.symlink(sticky, sticky_link)
+    expect_signed(setup, "a symbolic link to a safe key is followed", sticky_link)
+
+    if os.geteuid() != 0:
+        tap.skip("keys owned by another user", "needs root to chown")
+        return
+    nobody = pwd.getpwnam("nobody")
+    os.chown(sticky, nobody.pw_uid, nobody.pw_gid)
+    expect_sign_refused(setup, "key file owned by another user", sticky,
+                        f"unsafe key file {sticky}: it belongs to uid {nobody.pw_uid}, not to "
+                        f"root: run chown root {sticky}, or load it as uid {nobody.pw_uid}")
+    expect_signed(setup, "--allow-unsafe-key: a key file owned by another user is used",
+                  sticky, "--allow-unsafe-key")
+    os.chown(sticky, 0, 0)
+    os.lchown(sticky_link, nobody.pw_uid, nobody.pw_gid)
+    expect_sign_refused(setup, "symbolic link owned by another user", sticky_link,
+                        f"symbolic link {sticky_link} belongs to uid {nobody.pw_uid}, not to "
+                        f"root: run chown -h root {sticky_link} (or pass --allow-unsafe-key)")
+    os.chown(os.path.dirname(sticky), nobody.pw_uid, nobody.pw_gid)
+    expect_sign_refused(setup, "key in a directory owned by another user", sticky,
+                        f"directory {os.path.dirname(sticky)} belongs to uid {nobody.pw_uid}, "
+                        f"not to root, so that user could replace the key: run chown root "
+                        f"{os.path.dirname(sticky)}")
+    expect_signed(setup, "--allow-unsafe-key: a key in another user's directory is used",
+                  sticky, "--allow-unsafe-key")
 
 
 def main():

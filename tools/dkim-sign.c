@@ -175,14 +175,16 @@ sign_message(struct key_spec *keys, size_t key_count, struct arc_request *arc,
 	for (; loaded < key_count; loaded++) {
 		if (dkim_privkey_load(keys[loaded].path, flags,
 				      &keys[loaded].key, &error) < 0) {
-			tool_error("%s", error.text);
+			tool_error("%s%s", error.text,
+				   tool_unsafe_key_hint(&error));
 			goto out;
 		}
 	}
 	if (arc->key.domain != NULL) {
 		if (dkim_privkey_load(arc->key.path, flags, &arc->key.key,
 				      &error) < 0) {
-			tool_error("%s", error.text);
+			tool_error("%s%s", error.text,
+				   tool_unsafe_key_hint(&error));
 			goto out;
 		}
 		resolver = tool_resolver_create(&arc->resolver, usage);

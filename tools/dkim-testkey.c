@@ -104,7 +104,7 @@ check_private_key(const char *keyfile, unsigned flags, const char *record,
 	dkim_pubkey *pub;
 
 	if (dkim_privkey_load(keyfile, flags, &key, &error) < 0) {
-		problem("%s", error.text);
+		problem("%s%s", error.text, tool_unsafe_key_hint(&error));
 		return;
 	}
 	if (dkim_key_record_parse(record, len, &info, &pub, &error) ==

@@ -20,6 +20,14 @@ tool_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+const char *
+tool_unsafe_key_hint(const struct dkim_error *error)
+{
+	return strncmp(error->text, DKIM_PRIVKEY_UNSAFE_PREFIX,
+		       strlen(DKIM_PRIVKEY_UNSAFE_PREFIX)) == 0 ?
+		" (or pass --allow-unsafe-key)" : "";
+}
+
 void
 tool_usage_error(const char *usage, const char *fmt, ...)
 {

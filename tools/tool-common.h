@@ -33,6 +33,10 @@ void tool_no_operands(const char *usage, int argc, char *const argv[]);
 void tool_check_key_name(const char *usage, const char *domain,
 			 const char *selector);
 
+/* What to add to the error of dkim_privkey_load(): for a key file refused
+ * by the safety rules, that --allow-unsafe-key skips them; else "". */
+const char *tool_unsafe_key_hint(const struct dkim_error *error);
+
 /* Parses a decimal number in [min, max] or exits with a usage error. */
 unsigned long long tool_parse_number(const char *usage, const char *option,
 				     const char *text, unsigned long long min,

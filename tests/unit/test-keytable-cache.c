@@ -141,6 +141,7 @@ test_tables(struct dkim_keytable_cache *cache)
 	const struct dkim_keytable *kt1, *kt2;
 	const struct dkim_signingtable *st1, *st2;
 	struct dkim_error error;
+	bool loaded;
 
 	write_file("KeyTable", "k example.com:s1:/k1\n", 0644);
 	tap_ok(dkim_keytable_cache_keytable(cache, path_of("KeyTable"), &kt1,
@@ -165,18 +166,25 @@ test_tables(struct dkim_keytable_cache *cache)
 	write_file("SigningTable", "*@example.com k\n", 0644);
 	tap_ok(dkim_keytable_cache_signingtable(cache, path_of("SigningTable"),
 						DKIM_TABLE_REFILE, &st1,
-						&error) == 0 &&
+						&loaded, &error) == 0 &&
+	       loaded &&
 	       dkim_signingtable_match(st1, "a@example.com", false, NULL, 0) == 1,
 	       "refile SigningTable loads");
 	tap_ok(dkim_keytable_cache_signingtable(cache, path_of("SigningTable"),
+						DKIM_TABLE_REFILE, &st2,
+						&loaded, &error) == 0 &&
+	       st2 == st1 && !loaded,
+	       "cached: not loaded again (its warnings were reported)");
+	tap_ok(dkim_keytable_cache_signingtable(cache, path_of("SigningTable"),
 						DKIM_TABLE_FILE, &st2,
-						&error) == 0 && st2 != st1 &&
+						&loaded, &error) == 0 &&
+	       st2 != st1 && loaded &&
 	       dkim_signingtable_match(st2, "a@example.com", false, NULL, 0) == 0,
 	       "the same file as file: is a different table");
 	unlink(path_of("SigningTable"));
 	tap_ok(dkim_keytable_cache_signingtable(cache, path_of("SigningTable"),
 						DKIM_TABLE_REFILE, &st1,
-						&error) < 0,
+						&loaded, &error) < 0,
 	       "a removed table is an error");
 	write_file("Bad", "k example.com\n", 0644);
 	tap_ok(dkim_keytable_cache_keytable(cache, path_of("Bad"), &kt1,

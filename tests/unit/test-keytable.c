@@ -61,10 +61,19 @@ select_summary(const struct dkim_signingtable *st,
 	size_t count;
 	static char summary[2048];
 
-	if (dkim_keytable_select(st, kt, address, all_matches, &choices,
-				 &count, &error) < 0) {
+	switch (dkim_keytable_select(st, kt, address, all_matches, &choices,
+				     &count, &error)) {
+	case DKIM_KEYTABLE_SELECT_ERROR:
 		snprintf(summary, sizeof(summary), "error: %s", error.text);
 		return summary;
+	case DKIM_KEYTABLE_SELECT_BAD_DOMAIN:
+		snprintf(summary, sizeof(summary), "bad domain: %s",
+			 error.text);
+		tap_ok(choices == NULL && count == 0,
+		       "a bad domain chooses no key");
+		return summary;
+	case DKIM_KEYTABLE_SELECT_OK:
+		break;
 	}
 	summary[0] = '\0';
 	for (size_t i = 0; i < count; i++) {
@@ -295,6 +304,150 @@ test_file_lookup_order(void)
 	dkim_keytable_free(&kt);
 }
 
+/* The sender's domain comes from the message: where it stands for '%'
+ * (in a key file name, above all) only a valid domain name is put in. */
+static void
+test_sender_domain(void)
+{
+	static const struct {
+		const char *address, *problem;
+	} bad[] = {
+		{ "a@../../etc", "'..'" },
+		{ "a@example.com/../../etc", "'/'" },
+		{ "a@a/../../etc", "'/' and '..'" },
+		{ "a@example..com", "an empty label" },
+		{ "a@.example.com", "a leading '.'" },
+		{ "a@example.com.", "a trailing '.'" },
+		{ "a@", "nothing" },
+		{ "a@[192.0.2.1]", "an address literal" },
+		{ "a@exa%mple.com", "'%'" },
+		{ "a@localhost", "a single label" },
+	};
+	struct dkim_keytable *kt = parse_keytable(keytable_text);
+	struct dkim_signingtable *st =
+		parse_signingtable("* hosted\n", DKIM_TABLE_REFILE);
+	char overlong[300], address[320];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *summary = select_summary(st, kt, bad[i].address,
+						     true);
+		tap_ok(strncmp(summary, "bad domain: the From domain '", 29) == 0 &&
+		       strstr(summary, "is not a valid domain name, so it "
+			      "cannot stand for '%' in KeyTable line 7 "
+			      "(hosted): no key applies") != NULL,
+		       "'%%' is not replaced by a domain with %s",
+		       bad[i].problem);
+	}
+	/* 4 * 63 + 3 dots = 255 > 253 */
+	memset(overlong, 'a', sizeof(overlong));
+	for (size_t i = 63; i < 255; i += 64)
+		overlong[i] = '.';
+	overlong[255] = '\0';
+	snprintf(address, sizeof(address), "a@%s", overlong);
+	tap_ok(strncmp(select_summary(st, kt, address, false),
+		       "bad domain: the From domain 'aaaa", 33) == 0 &&
+	       strstr(select_summary(st, kt, address, false),
+		      "...' is not a valid domain name") != NULL,
+	       "'%%' is not replaced by a domain of 255 characters (quoted "
+	       "cut short)");
+	overlong[253] = '\0';
+	overlong[252] = 'b';
+	snprintf(address, sizeof(address), "a@%s", overlong);
+	tap_ok(strstr(select_summary(st, kt, address, false),
+		      "|/etc/opendkim/keys/aaaa") != NULL,
+	       "a domain of 253 characters is put in");
+	dkim_signingtable_free(&st);
+
+	st = parse_signingtable("* %\n"
+				"* other\n", DKIM_TABLE_REFILE);
+	struct dkim_keytable *by_domain = parse_keytable(
+		"example.com example.com:s:/k/example.com\n"
+		"other example.net:s:/k/other\n");
+	tap_ok(strstr(select_summary(st, by_domain, "a@../example.com",
+				     true),
+		      "bad domain: the From domain '../example.com' is not a "
+		      "valid domain name, so it cannot stand for '%' in "
+		      "SigningTable line 1 (*): no key applies") != NULL,
+	       "a '%%' key name with a bad domain: no key, and no other "
+	       "match's key either");
+	dkim_signingtable_free(&st);
+	st = parse_signingtable("* other %@%\n", DKIM_TABLE_REFILE);
+	tap_ok(strstr(select_summary(st, by_domain, "a@x/y", false),
+		      "bad domain: the From domain 'x/y' is not a valid domain "
+		      "name, so it cannot stand for '%' in SigningTable line 1")
+	       != NULL, "a '%%' in the signer with a bad domain: no key");
+	dkim_signingtable_free(&st);
+	st = parse_signingtable("* other\n", DKIM_TABLE_REFILE);
+	tap_is_str(select_summary(st, by_domain, "a@x/y", false),
+		   "other|example.net|s|/k/other|-",
+		   "an entry without '%' does not use the domain: signed");
+	dkim_signingtable_free(&st);
+	dkim_keytable_free(&by_domain);
+	dkim_keytable_free(&kt);
+}
+
+static void
+test_pattern_warnings(void)
+{
+	struct dkim_signingtable *st = parse_signingtable(
+		"*@tenant.com k\n"
+		"*.tenant.com k\n"
+		"*@*.tenant.com k\n"
+		"jo*@tenant.com k\n"
+		"* k\n"
+		"*tenant.com k\n"
+		"joe@*tenant.com k\n"
+		"*@mail*tenant.com k\n", DKIM_TABLE_REFILE);
+	const char *const *warnings = dkim_signingtable_warnings(st);
+
+	tap_is_str(warnings[0], "SigningTable line 6: the pattern "
+		   "'*tenant.com' also matches other domains ending in "
+		   "'tenant.com', such as evil-tenant.com; anchor it: "
+		   "'*@tenant.com' matches that domain, '*.tenant.com' its "
+		   "subdomains (use both lines for both)",
+		   "'*tenant.com' is warned about, with the anchored forms");
+	tap_is_str(warnings[1], "SigningTable line 7: the pattern "
+		   "'joe@*tenant.com' also matches other domains ending in "
+		   "'tenant.com', such as evil-tenant.com; anchor it: "
+		   "'joe@tenant.com' matches that domain, 'joe@*.tenant.com' "
+		   "its subdomains (use both lines for both)",
+		   "so is 'joe@*tenant.com'");
+	tap_is_str(warnings[2], "SigningTable line 8: in the pattern "
+		   "'*@mail*tenant.com', the '*' before 'tenant.com' also "
+		   "matches names that merely end in it; put '@' or '.' right "
+		   "after a '*' that stands for whole labels",
+		   "and a '*' inside a label");
+	tap_ok(warnings[3] == NULL,
+	       "no warning for '*@', '*.', a '*' in the local part, or '*'");
+	tap_ok(dkim_signingtable_match(st, "x@evil-tenant.com", false, NULL,
+				       0) == 1,
+	       "the warned pattern still works as OpenDKIM's does");
+	dkim_signingtable_free(&st);
+
+	st = parse_signingtable("*tenant.com k\n", DKIM_TABLE_FILE);
+	tap_ok(dkim_signingtable_warnings(st)[0] == NULL,
+	       "no warning in a file: table ('*' is literal there)");
+	dkim_signingtable_free(&st);
+
+	char text[64 * 30] = "";
+	for (unsigned i = 0; i < 25; i++) {
+		size_t used = strlen(text);
+		snprintf(text + used, sizeof(text) - used, "*t%u.example k\n",
+			 i);
+	}
+	st = parse_signingtable(text, DKIM_TABLE_REFILE);
+	warnings = dkim_signingtable_warnings(st);
+	size_t count = 0;
+	while (warnings[count] != NULL)
+		count++;
+	tap_ok(count == DKIM_TABLE_MAX_WARNINGS + 1 &&
+	       strcmp(warnings[DKIM_TABLE_MAX_WARNINGS],
+		      "SigningTable: 15 more lines with such patterns") == 0,
+	       "at most %d warnings, then one that counts the rest",
+	       DKIM_TABLE_MAX_WARNINGS);
+	dkim_signingtable_free(&st);
+}
+
 int
 main(void)
 {
@@ -303,5 +456,7 @@ main(void)
 	test_wildcards();
 	test_refile();
 	test_file_lookup_order();
+	test_sender_domain();
+	test_pattern_warnings();
 	return tap_done();
 }
