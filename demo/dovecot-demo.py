@@ -97,7 +97,6 @@ def show_delivery(server, name, message):
 
 
 def main():
-    srcdir = os.environ.get("DKIM_TOP_SRCDIR", os.getcwd())
     with tempfile.TemporaryDirectory(prefix="dkim-demo-") as keydir:
         step(f"dkim-genkey: an RSA key for {DOMAIN}, selector {SELECTOR}")
         keyfile, record = make_key(keydir)
@@ -106,7 +105,7 @@ def main():
         step("Starting NSD (DNSSEC-signed zone) and Dovecot with the DKIM plugins")
         records = {f"{SELECTOR}._domainkey.{DOMAIN}": record}
         with dkimplugin.MailServer(records, users=("bob", "carol"),
-                                   includes=[os.path.join(srcdir, "conf", "90-dkim.conf")]) \
+                                   includes=[dkimplugin.shipped_conf("90-dkim.conf")]) \
                 as server:
             print(f"  NSD on 127.0.0.1@{server.dns.port}, in {server.dns.directory}")
             print(f"  Dovecot in {server.dc.directory}")
