@@ -47,6 +47,13 @@ echo "run-dovecot24: $(dovecot --version | cut -d' ' -f1), building in $out/buil
 # The tests find shared/ beside the checkout, not beside the copy.
 DKIM_SHARED_DIR=${DKIM_SHARED_DIR:-$top/../shared}
 export DKIM_SHARED_DIR
+# build.sh configures only a new build dir (or when given arguments): a
+# change of CONFIGURE_ARGS since the last run must configure again too.
+if [ ! -f "$out/configure-args" ] ||
+   [ "$(cat "$out/configure-args")" != "${CONFIGURE_ARGS:-}" ]; then
+	rm -f "$out/build/Makefile"
+fi
+echo "${CONFIGURE_ARGS:-}" >"$out/configure-args"
 # shellcheck disable=SC2086 # CONFIGURE_ARGS is a list of arguments
 BUILD_DIR=$out/build "$out/src/scripts/build.sh" ${CONFIGURE_ARGS:-}
 
