@@ -141,7 +141,7 @@ stale_reason() {
 		echo "no cached root: building it"
 	elif [ -n "$(find "$tarball" -mtime +"$max_age_days")" ]; then
 		echo "cached root older than $max_age_days days: rebuilding"
-	elif [ "$(cat "$stamp" 2>/dev/null)" != "$(tarball_id)" ]; then
+	elif [ ! -d "$base" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$(tarball_id)" ]; then
 		echo "extracting the cached root"
 	else
 		installed=$(installed_dovecot)
