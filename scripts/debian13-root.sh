@@ -40,6 +40,8 @@ tarball=$cache/debian13-root.tar.zst
 base=$cache/debian13-root
 stamp=$cache/debian13-root.stamp
 lock=$cache/debian13-root.lock
+# shellcheck disable=SC1091 # the host's, read at run time
+host_release=$(. /etc/os-release && echo "$VERSION_CODENAME")
 
 say() {
 	echo "debian13-root: $*" >&2
@@ -54,7 +56,6 @@ die() {
 # and its -updates/-security suites, from both source formats apt reads
 # (one-line *.list and deb822 *.sources; other file names apt ignores too).
 host_archive_entries() {
-	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 	for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
 	            /etc/apt/sources.list.d/*.sources; do
 		[ -f "$file" ] || continue
@@ -87,14 +88,13 @@ host_archive_entries() {
 				awk '$1 == "deb" { print $2, $3 }'
 			;;
 		esac
-	done | awk -v c="$codename" '$2 == c || index($2, c "-") == 1' | sort -u
+	done | awk -v c="$host_release" '$2 == c || index($2, c "-") == 1' | sort -u
 }
 
 # The same entries for trixie, as one-line sources ("deb URI SUITE main").
 trixie_sources() {
-	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 	host_archive_entries | while read -r uri host_suite; do
-		echo "deb $uri $suite${host_suite#"$codename"} main"
+		echo "deb $uri $suite${host_suite#"$host_release"} main"
 	done
 }
 
@@ -184,24 +184,31 @@ extract() {
 
 build() {
 	started=$(date +%s)
-	command -v mmdebstrap >/dev/null && command -v zstd >/dev/null ||
+	if ! command -v mmdebstrap >/dev/null || ! command -v zstd >/dev/null; then
 		"$top/scripts/install-deps.sh" >&2
+	fi
 	sources=$(trixie_sources)
-	[ -n "$sources" ] || die "no Debian archive for this release in" \
+	[ -n "$sources" ] || die "no Debian archive for $host_release in" \
 		"/etc/apt/sources.list{,.d}: cannot tell where trixie comes from"
 	say "building the Debian 13 root from: $(echo "$sources" | tr '\n' ';')"
+	# One mmdebstrap mirror argument per sources line.
+	set --
+	while IFS= read -r line; do
+		set -- "$@" "$line"
+	done <<-EOF
+	$sources
+	EOF
 	scratch=$(mktemp -d "$cache/build.XXXXXX")
 	# A private mount namespace: whatever mmdebstrap mounts in the root
 	# (proc, sys, dev) disappears with it, even if it is killed.  Its own
 	# policy-rc.d keeps package scripts from starting services during the
 	# build; the one the hook leaves keeps it that way in every run.
-	# shellcheck disable=SC2046 # one mirror argument per sources line
-	if ! (IFS='
-'; exec unshare --mount --propagation private \
+	# shellcheck disable=SC2016 # $1 is the hook's argument (the root)
+	if ! unshare --mount --propagation private \
 		mmdebstrap --mode=root --variant=minbase --quiet \
 			--include="$(root_packages | tr ' ' ',')" \
 			--customize-hook='printf "#!/bin/sh\nexit 101\n" >"$1/usr/sbin/policy-rc.d" && chmod 755 "$1/usr/sbin/policy-rc.d"' \
-			"$suite" "$scratch/root" $sources) >"$scratch/mmdebstrap.log" 2>&1
+			"$suite" "$scratch/root" "$@" >"$scratch/mmdebstrap.log" 2>&1
 	then
 		tail -n 30 "$scratch/mmdebstrap.log" >&2
 		rm -rf "$scratch"

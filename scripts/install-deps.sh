@@ -27,6 +27,7 @@ HOST_PACKAGES="
 "
 
 if [ "${1:-}" = --list ]; then
+	# shellcheck disable=SC2086 # one line, the names separated by spaces
 	echo $COMMON_PACKAGES
 	exit 0
 fi
