@@ -37,6 +37,7 @@ import tempfile
 import time
 
 import dkimplugin
+import dovecot
 import nsd
 import oracles
 import procutil
@@ -48,17 +49,9 @@ USERS = tuple(f"user{i:02d}" for i in range(10))
 BODY = ("Hello,\n\n" + "This is this week's newsletter, with a few paragraphs of text. " * 40
         + "\n\nRegards,\nthe newsletter team\n")
 # Dovecot's stats service writes every delivery and verification event into the log.
-EXPORT_DELIVERIES = """
-event_exporter log {
-  format = json
-  format_args = time-rfc3339
-  transport = log
-}
-metric deliveries {
-  filter = event=mail_delivery_finished OR event=dkim_verify_finished
-  exporter = log
-}
-"""
+EXPORT_DELIVERIES = dovecot.Metric(
+    "deliveries", "event=mail_delivery_finished OR event=dkim_verify_finished",
+    export_to_log=True)
 
 
 def signed_message(keydir):
@@ -130,8 +123,8 @@ def main():
 
     # One lmtp process per connection (the harness's service_count = 1) serves a whole
     # cell; no debug logging in the measured path.
-    settings = {"users": USERS, "global_settings":
-                f"mail_fsync = {args.fsync}\nmail_debug = no\n{EXPORT_DELIVERIES}"}
+    settings = {"users": USERS, "metrics": [EXPORT_DELIVERIES],
+                "dovecot_settings": {"mail_fsync": args.fsync, "mail_debug": False}}
     with tempfile.TemporaryDirectory(prefix="dkim-bench-") as keydir:
         message, records = signed_message(keydir)
         with dkimplugin.MailServer(records, delivery=False, sieve=False, **settings) as plain, \

@@ -114,11 +114,10 @@ def lower_bound_ms(shared_bench, name, runs=3):
 
 def measure(args, sink, messages, plugin, plugin_settings):
     """One Dovecot run: (msg/s, plugin median ms or None)."""
-    metric = ("auth_username_format = %Lu\nmail_debug = no\n"
-              "metric dkim_sign {\n  filter = event=dkim_sign_finished\n}\n")
-    with dovecot.Dovecot(relay_port=sink.port, users=(USER,),
+    with dovecot.Dovecot(relay_port=sink.port, users=(USER,), full_usernames=True,
                          submission_plugins=[plugin] if plugin else [],
-                         plugin_settings=plugin_settings, global_settings=metric) as dc:
+                         plugin_settings=plugin_settings, dovecot_settings={"mail_debug": False},
+                         metrics=[dovecot.Metric("dkim_sign", "event=dkim_sign_finished")]) as dc:
         warm_up = messages[:args.clients * 5]
         submit_all(dc, warm_up, args.clients)
         sink.wait_for(len(warm_up), timeout=120)
@@ -148,12 +147,12 @@ def bench_class(args, name, sink):
     with submission_signing.KeyDirectory(submission_signing.dovecot_run_user()) as keys:
         key = keys.copy_key(os.path.join(args.shared_bench, "corpus",
                                          settings["private_key"]), "bench.private")
-        plugin_settings = (
-            f"  dkim_sign_domain = {settings['domain']}\n"
-            f"  dkim_sign_selector = {settings['selector']}\n"
-            f"  dkim_sign_key = {key}\n"
-            f"  dkim_sign_canonicalization = {settings['canonicalization']}\n"
-            f"  dkim_sign_headers = {settings['headers']}\n")
+        plugin_settings = {
+            "dkim_sign_domain": settings["domain"],
+            "dkim_sign_selector": settings["selector"],
+            "dkim_sign_key": key,
+            "dkim_sign_canonicalization": settings["canonicalization"],
+            "dkim_sign_headers": settings["headers"]}
         for number in range(args.rounds):
             steps = ["without", "with", "lb"]
             steps = steps[number % 3:] + steps[:number % 3]

@@ -18,6 +18,7 @@ import tempfile
 import dkim
 
 import dkimplugin
+import dovecot
 import nsd
 import oracles
 import tap
@@ -31,21 +32,8 @@ RECIPIENTS = ("alice", "carol", "dave")
 USER_SETTINGS = {"bob": {"dkim_verify": "no"}, "erin": {"dkim_min_key_bits": "4096"},
                  "frank": {"dkim_arc": "no"}}
 
-STATS = """
-metric dkim_verify {
-  filter = event=dkim_verify_finished
-  group_by = result
-}
-event_exporter log {
-  format = json
-  format_args = time-rfc3339
-  transport = log
-}
-metric dkim_export {
-  filter = event=dkim_verify_finished
-  exporter = log
-}
-"""
+STATS = (dovecot.Metric("dkim_verify", "event=dkim_verify_finished", group_by=("result",)),
+         dovecot.Metric("dkim_export", "event=dkim_verify_finished", export_to_log=True))
 
 RSA_KEY = oracles.SigningKey.generate("rsa-sha256")
 ED_KEY = oracles.SigningKey.generate("ed25519-sha256")
@@ -247,7 +235,7 @@ def check_stats(server, expected_events):
 
 def main():
     with tempfile.TemporaryDirectory(prefix="dkim-deliver-keys-") as keydir, \
-            dkimplugin.MailServer(RECORDS, users=USERS, global_settings=STATS,
+            dkimplugin.MailServer(RECORDS, users=USERS, metrics=STATS,
                                   userdb_fields=USER_SETTINGS) as server:
         expected_events = collections.Counter()
         sample_messages = samples(keydir)

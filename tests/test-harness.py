@@ -202,44 +202,101 @@ def check_dovecot():
 
 def check_dovecot_plugins():
     """Plugin wiring with stock Dovecot plugins standing in for ours: mail plugins copied into
-    the private module dir and enabled for delivery and submission, a Sieve plugin, and
-    userdb extra fields reaching the plugin settings (also after a reload)."""
+    the private module dir and enabled for delivery and submission, a Sieve plugin and its
+    extension, and userdb extra fields overriding a plugin setting (also after a reload)."""
     modules = "/usr/lib/dovecot/modules"
     mail_log = [f"{modules}/lib15_notify_plugin.so", f"{modules}/lib20_mail_log_plugin.so"]
+    # mail_log's default fields are "uid box msgid size" (2.3: "save: box=INBOX, uid=1,
+    # msgid=..."; 2.4 names the mailbox in the prefix: "Mailbox INBOX: save: uid=1, ...").
+    saved = r"lmtp\({user}\)\S*: Info: (?:Mailbox INBOX: )?save: (?:box=INBOX, )?uid={uid}"
     with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
             relay_port=sink.port, delivery_plugins=mail_log, submission_plugins=mail_log,
             sieve_plugins=[f"{modules}/sieve/lib90_sieve_extprograms_plugin.so"],
-            plugin_settings="  sieve_extensions = +vnd.dovecot.pipe\n",
+            sieve_extensions=["vnd.dovecot.pipe"],
             userdb_fields={"bob": {"mail_log_fields": "uid"}}) as dc:
         dc.deliver_lmtp("s@example.org", [dc.address("alice"), dc.address("bob")], MESSAGE)
-        log = dc.log_text()
-        tap.ok("lmtp(alice)" in log and "save: box=INBOX, uid=1" in log,
-               "a delivery plugin runs in lmtp with the plugin {} defaults", log)
-        tap.ok(re.search(r"lmtp\(bob\)\S*: Info: save: uid=1$", log, re.M),
-               "a userdb extra field overrides a plugin setting for one user", log)
+        tap.ok(dc.log_search(saved.format(user="alice", uid=1) + ", msgid="),
+               "a delivery plugin runs in lmtp with its default settings", dc.log_text())
+        tap.ok(dc.log_search(saved.format(user="bob", uid=1) + "$", flags=re.M),
+               "a userdb extra field overrides a plugin setting for one user", dc.log_text())
         output = dc.sieve_test("alice", 'require "vnd.dovecot.pipe";\npipe "x";\n', MESSAGE)
-        tap.ok("pipe message to external program" in output, "a Sieve plugin is loaded",
-               output)
+        tap.ok("pipe message to external program" in output,
+               "a Sieve plugin is loaded and its extension enabled", output)
         dc.submit("alice", dc.address("alice"), ["x@remote.example"], MESSAGE)
         sink.wait_for(1)
-        log = dc.log_text()
-        tap.ok(re.search(r"submission\(alice\)\S*: Debug: Module loaded: \S*mail_log", log),
-               "a submission plugin is loaded", log)
+        tap.ok(dc.log_search(r"submission\(alice\)\S*: Debug: Module loaded: \S*mail_log"),
+               "a submission plugin is loaded", dc.log_text())
         dc.reload(userdb_fields={})
         dc.deliver_lmtp("s@example.org", [dc.address("bob")], MESSAGE)
-        tap.ok(re.search(r"lmtp\(bob\)\S*: Info: save: box=INBOX, uid=2", dc.log_text()),
+        tap.ok(dc.log_search(saved.format(user="bob", uid=2) + ", msgid="),
                "reload applies changed settings", dc.log_text())
         errors = dc.error_lines()
         tap.ok(not errors, "no errors with plugins loaded", "\n".join(errors))
 
 
+def check_dovecot_imap():
+    """What the BURL and statistics tests rely on: IMAP with URLAUTH, submission with BURL,
+    users who log in with their full address, and metrics counted by the stats service and
+    exported to the log."""
+    user = "alice@test.example"
+    with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
+            relay_port=sink.port, imap=True, users=(user,), full_usernames=True,
+            metrics=[dovecot.Metric("deliveries", "event=mail_delivery_finished",
+                                    export_to_log=True),
+                     dovecot.Metric("imap", "event=imap_command_finished",
+                                    group_by=("cmd_name",))]) as dc:
+        replies = dc.deliver_lmtp("s@example.org", [user], MESSAGE)
+        tap.ok(replies[user][0] == 250 and len(dc.read_maildir(user)) == 1,
+               "full_usernames: LMTP delivery to user@domain", replies)
+        with dc.imap_login(user) as imap:
+            typ, count = imap.select("INBOX")
+            # (Not checked: 2.4.1 leaves URLAUTH out of CAPABILITY, GENURLAUTH works.)
+            tap.ok(typ == "OK" and count == [b"1"],
+                   "IMAP login with the full address; INBOX has the delivered message",
+                   (typ, count))
+            rump = (f"imap://{user.replace('@', '%40')}@{dc.settings.hostname}:{dc.imap_port}"
+                    f"/INBOX;UIDVALIDITY={imap.response('UIDVALIDITY')[1][0].decode()}/;UID=1;"
+                    f"urlauth=submit+{user.replace('@', '%40')}")
+            typ, reply = imap.xatom("GENURLAUTH", f'"{rump}"', "INTERNAL")
+            _, urls = imap.response("GENURLAUTH")
+        tap.ok(typ == "OK" and urls and urls[0] and urls[0].decode().strip('"').startswith(
+            rump + ":internal:"), "GENURLAUTH gives a URL", (typ, reply, urls))
+        url = urls[0].decode().strip('"') if typ == "OK" and urls and urls[0] else None
+        if url:
+            with smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=30) as smtp:
+                smtp.ehlo("client.test.example")
+                smtp.login(user, dc.settings.password)
+                smtpclient.send_chunks(smtp, user, ["x@remote.example"], [url])
+            [relayed] = sink.wait_for(1)
+            tap.ok(oracles.to_crlf(relayed.data).endswith(
+                oracles.to_crlf(dc.read_maildir(user)[0])),
+                "submission BURL fetches the stored message and relays it", relayed)
+        else:
+            tap.ok(False, "submission BURL fetches the stored message and relays it")
+
+        dump = dc.doveadm("stats", "dump")
+        rows = [row.split("\t") for row in dump.splitlines()]
+        counts = {row[0]: row[rows[0].index("count")] for row in rows[1:]} if rows else {}
+        tap.ok(counts.get("deliveries") == "1" and counts.get("imap_SELECT") == "1",
+               "metrics counted by the stats service, grouped by a field", dump)
+        dc.log_search('"event":"mail_delivery_finished"')
+        exported = [line for line in dc.log_text().splitlines()
+                    if '"event":"mail_delivery_finished"' in line]
+        tap.ok(len(exported) == 1 and '"end_time":' in exported[0],
+               "an exported metric's events appear in the log as JSON", exported)
+        errors = dc.error_lines()
+        tap.ok(not errors, "no errors with IMAP, URLAUTH and metrics", "\n".join(errors))
+
+
 def main():
     started = time.monotonic()
+    tap.diag(f"Dovecot {dovecot.version_name()} (config in its syntax)")
     check_nsd()
     check_oracles()
     check_sink()
     check_dovecot()
     check_dovecot_plugins()
+    check_dovecot_imap()
     tap.diag(f"harness self-check took {time.monotonic() - started:.1f}s")
 
 

@@ -10,7 +10,6 @@ from verification and never from an Authentication-Results field, and honour :do
 """
 import os
 import re
-import tempfile
 
 import dkimplugin
 import dovecot
@@ -72,8 +71,10 @@ if dkim "pass" {
     fileinto "Verified";
 }
 """
-# Appended after conf/90-dkim.conf, whose sieve_extensions it extends.
-EDITHEADER_CONF = "plugin {\n  sieve_extensions = +vnd.dovecot.dkim +editheader\n}\n"
+# Appended after the shipped 90-dkim.conf, whose sieve_extensions it extends (a 2.3 list
+# setting is replaced, a 2.4 boolean list gets one more entry).
+EDITHEADER_CONF = {"2.3": "plugin {\n  sieve_extensions = +vnd.dovecot.dkim +editheader\n}\n",
+                   "2.4": "sieve_extensions {\n  editheader = yes\n}\n"}
 
 
 def msg(sender, subject, body="Hello,\nthe statement is ready.\n", extra_headers=()):
@@ -257,18 +258,15 @@ def check_opt_in(build):
 
 
 def main():
-    conf = dkimplugin.shipped_conf("90-dkim.conf")
-    with tempfile.NamedTemporaryFile("w", suffix=".conf") as editheader_conf, \
-            dkimplugin.DnsBlackHole() as unreachable:
-        editheader_conf.write(EDITHEADER_CONF)
-        editheader_conf.flush()
-        run_checks(conf, editheader_conf.name, unreachable)
+    with dkimplugin.DnsBlackHole() as unreachable:
+        run_checks(unreachable)
     check_opt_in(dkimplugin.builddir())
 
 
-def run_checks(conf, editheader_conf, unreachable):
+def run_checks(unreachable):
     with dkimplugin.MailServer(
-            RECORDS, users=USERS, includes=[conf, editheader_conf],
+            RECORDS, users=USERS, includes=[dkimplugin.shipped_conf("90-dkim.conf")],
+            raw_config=EDITHEADER_CONF,
             userdb_fields={"carol": {"dkim_dns_resolver": unreachable.address,
                                      "dkim_dns_timeout": "1s"},
                            "erin": {"dkim_verify": "no"}}) as server:

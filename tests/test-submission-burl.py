@@ -47,15 +47,15 @@ def main():
         keys.genkey("example.com", "ed2024", key_type="ed25519")
         keys.write("KeyTable", KEYTABLE.format(keys=keys.directory))
         keys.write("SigningTable", SIGNINGTABLE)
-        plugin_settings = (f"  dkim_keytable = file:{keys.path('KeyTable')}\n"
-                           f"  dkim_signingtable = refile:{keys.path('SigningTable')}\n")
+        plugin_settings = {"dkim_keytable": f"file:{keys.path('KeyTable')}",
+                           "dkim_signingtable": f"refile:{keys.path('SigningTable')}"}
         # Users log in with their full address, so alice's own domain is example.com (and
         # her IMAP URLs carry the '@' of the user name percent-encoded).
         with nsd.NsdServer(keys.records) as dns, smtpsink.SmtpSink() as sink, \
                 dovecot.Dovecot(relay_port=sink.port, submission_plugins=[ss.PLUGIN],
                                 plugin_settings=plugin_settings, imap=True, users=(ALICE, BOB),
                                 userdb_fields={ALICE: {"dkim_sign_unauthorized": "reject"}},
-                                global_settings="auth_username_format = %Lu\n") as dc:
+                                full_usernames=True) as dc:
             try:
                 run_checks(dc, sink, dns)
             except Exception:

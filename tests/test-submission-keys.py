@@ -43,8 +43,8 @@ EXPECTED_ERRORS = [r"dkim: signing failed", r"dkim: configuration error"]
 
 
 def plugin_settings(keys):
-    return (f"  dkim_keytable = {keys.path('KeyTable')}\n"
-            f"  dkim_signingtable = refile:{keys.path('SigningTable')}\n")
+    return {"dkim_keytable": keys.path("KeyTable"),
+            "dkim_signingtable": f"refile:{keys.path('SigningTable')}"}
 
 
 class Session:
@@ -82,8 +82,7 @@ def main():
         keys.write("SigningTable", SIGNINGTABLE)
         with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
                 relay_port=sink.port, submission_plugins=[ss.PLUGIN],
-                users=(USER, *USERDB), userdb_fields=USERDB,
-                global_settings="auth_username_format = %Lu\n",
+                users=(USER, *USERDB), userdb_fields=USERDB, full_usernames=True,
                 plugin_settings=plugin_settings(keys)) as dc:
             try:
                 check_changes_while_running(dc, sink, keys)

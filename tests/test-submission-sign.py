@@ -40,8 +40,8 @@ RUTH = "ruth@example.com"       # alice's colleague, under dkim_sign_unauthorize
 
 
 def plugin_settings(keys):
-    return (f"  dkim_keytable = file:{keys.path('KeyTable')}\n"
-            f"  dkim_signingtable = refile:{keys.path('SigningTable')}\n")
+    return {"dkim_keytable": f"file:{keys.path('KeyTable')}",
+            "dkim_signingtable": f"refile:{keys.path('SigningTable')}"}
 
 
 def submit(dc, user, sender, data, bdat=False):
@@ -81,14 +81,13 @@ def main():
         }
         # Users log in with their full address (the harness' default format drops the
         # domain), so alice's own domain is example.com; bob has no domain of his own.
-        global_settings = ("auth_username_format = %Lu\n"
-                           "metric dkim_sign {\n  filter = event=dkim_sign_finished\n"
-                           "  group_by = result\n}\n")
         with nsd.NsdServer(keys.records) as dns, smtpsink.SmtpSink() as sink, \
                 dovecot.Dovecot(relay_port=sink.port, submission_plugins=[ss.PLUGIN],
                                 plugin_settings=plugin_settings(keys), userdb_fields=userdb,
                                 users=(ALICE, "bob", "carol", "dave@example.com", "robert", RUTH),
-                                global_settings=global_settings) as dc:
+                                full_usernames=True,
+                                metrics=[dovecot.Metric("dkim_sign", "event=dkim_sign_finished",
+                                                        group_by=("result",))]) as dc:
             try:
                 run_checks(dc, sink, dns, keys)
             except Exception:

@@ -10,8 +10,8 @@ Usage::
         authres_results(stored)         # [("pass", {"header.d": "secure.example", ...})]
 
 Keyword arguments other than those of MailServer go to dovecot.Dovecot (plugin_settings,
-userdb_fields, global_settings...). The plugin settings MailServer writes come first, so a
-test's own plugin_settings lines override them.
+userdb_fields, includes...). A test's own plugin_settings replace those MailServer sets, and
+its sieve_extensions come on top of vnd.dovecot.dkim.
 """
 import hashlib
 import os
@@ -28,6 +28,11 @@ import procutil
 AUTHSERV_ID = "mx.test.example"
 """Dovecot's hostname in dovecot.Settings, hence the plugin's default authserv-id."""
 
+SHIPPED_CONF_DIRS = {"2.3": os.path.join("conf", "dovecot-2.3"),
+                     "2.4": os.path.join("conf", "dovecot-2.4")}
+"""Where the example configs for each Dovecot version are, in the source tree (the syntaxes
+differ: dovecot-2.4-facts.md section 4)."""
+
 
 def builddir():
     return os.environ.get("DKIM_TOP_BUILDDIR", os.getcwd())
@@ -37,16 +42,20 @@ def delivery_plugin(build=None):
     return os.path.join(build or builddir(), "delivery-plugin", ".libs", "lib95_dkim_plugin.so")
 
 
-def shipped_conf(name):
-    """The path of a drop-in file from conf/ (e.g. "90-dkim.conf") in the syntax of the Dovecot
-    the tests run: conf/dovecot-2.3/ or conf/dovecot-2.4/."""
-    srcdir = os.environ.get("DKIM_TOP_SRCDIR", os.getcwd())
-    return os.path.join(srcdir, "conf", f"dovecot-{dovecot.version_series()}", name)
-
-
 def sieve_plugin(build=None):
     return os.path.join(build or builddir(), "sieve-ext", ".libs",
                         "lib90_sieve_dkim_plugin.so")
+
+
+def shipped_conf(name):
+    """The path of the shipped example config NAME (e.g. 90-dkim.conf) for the Dovecot that
+    runs; raises HarnessError when the source tree has none for that version."""
+    srcdir = os.environ.get("DKIM_TOP_SRCDIR", os.getcwd())
+    path = os.path.join(srcdir, SHIPPED_CONF_DIRS[dovecot.version_name()], name)
+    if not os.path.exists(path):
+        raise procutil.HarnessError(f"no {name} for Dovecot {dovecot.version_name()}: "
+                                    f"{path} is missing")
+    return path
 
 
 class MailServer:
@@ -54,19 +63,17 @@ class MailServer:
 
     `delivery` and `sieve` choose which of the two plugins are loaded. `trust_anchor` (default
     True) makes the plugin validate DNSSEC with NSD's anchors; `resolver` overrides the
-    dkim_dns_resolver address (e.g. a black hole). `includes` are config files appended with
-    !include (e.g. conf/90-dkim.conf).
+    dkim_dns_resolver address (e.g. a black hole).
     """
 
     def __init__(self, records, build=None, delivery=True, sieve=True, trust_anchor=True,
-                 resolver=None, includes=(), **dovecot_settings):
+                 resolver=None, **dovecot_settings):
         self.records = records
         self.build = build or builddir()
         self.delivery = delivery
         self.sieve = sieve
         self.trust_anchor = trust_anchor
         self.resolver = resolver
-        self.includes = includes
         self.dovecot_settings = dovecot_settings
         self.dns = None
         self.dc = None
@@ -80,20 +87,17 @@ class MailServer:
             # NSD's directory is private to us; the mail processes may run as nobody.
             self._files = tempfile.mkdtemp(prefix="dkim-plugin-files-")
             os.chmod(self._files, 0o755)
-            anchor = self.readable_copy(self.dns.trust_anchor_file)
-            settings = [f"dkim_dns_resolver = {self.resolver or f'127.0.0.1@{self.dns.port}'}"]
+            settings = {"dkim_dns_resolver": self.resolver or f"127.0.0.1@{self.dns.port}"}
             if self.trust_anchor:
-                settings.append(f"dkim_dns_trust_anchor = {anchor}")
-            if self.sieve:
-                settings.append("sieve_extensions = +vnd.dovecot.dkim")
-            own = self.dovecot_settings.pop("plugin_settings", "")
-            plugin_settings = "".join(f"  {line}\n" for line in settings) + own
-            global_settings = self.dovecot_settings.pop("global_settings", "") + "".join(
-                f"!include {self.readable_copy(path)}\n" for path in self.includes)
+                settings["dkim_dns_trust_anchor"] = self.readable_copy(
+                    self.dns.trust_anchor_file)
+            settings.update(self.dovecot_settings.pop("plugin_settings", {}))
+            extensions = (("vnd.dovecot.dkim",) if self.sieve else ()) + tuple(
+                self.dovecot_settings.pop("sieve_extensions", ()))
             self.dc = dovecot.Dovecot(
                 delivery_plugins=[delivery_plugin(self.build)] if self.delivery else [],
                 sieve_plugins=[sieve_plugin(self.build)] if self.sieve else [],
-                plugin_settings=plugin_settings, global_settings=global_settings,
+                plugin_settings=settings, sieve_extensions=extensions,
                 **self.dovecot_settings).__enter__()
         except BaseException:
             self.__exit__(None, None, None)

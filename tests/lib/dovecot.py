@@ -1,22 +1,29 @@
-"""A private Dovecot 2.3 instance (LMTP, LDA, submission, Sieve, optionally IMAP with
-URLAUTH) for plugin tests.
+"""A private Dovecot instance (LMTP, LDA, submission, Sieve, optionally IMAP with URLAUTH) for
+plugin tests, on Dovecot 2.3 or 2.4: the config is written in the syntax of the version that
+`dovecot --version` reports.
 
 Why: the plugins only matter inside real Dovecot processes (deliver hook ordering, edit_mail,
 submission relay), so tests run the real daemon with a generated config, following
-../shared/docs/dovecot-plugin-facts.md section 5. Everything lives in one temp dir: config,
-base_dir, state_dir, log, passwd-file, homes (maildir) and a private module dir into which the
-Sieve plugin and the caller's built plugins are copied.
+../shared/docs/dovecot-plugin-facts.md section 5 (2.3) and dovecot-2.4-facts.md section 4 (2.4).
+Everything lives in one temp dir: config, base_dir, state_dir, log, passwd-file, homes
+(maildir) and a private module dir into which the Sieve plugin and the caller's built plugins
+are copied.
 
 Runs as the invoking user, or as `nobody` when started by root (userdb uid 0 is refused and
 plain dovecot-lda needs -d as root). The master runs in the foreground (-F) as our child in
 its own process group, so stopping it can never leave processes behind.
+
+Tests state settings, not config text: by name and value, with a scope (see Settings), and
+this module renders them for the running version. Where 2.3 and 2.4 differ in more than
+syntax, `version()` tells which one runs; `raw_config` takes config text per version for
+the rare test that needs it.
 
 Usage::
 
     with smtpsink.SmtpSink() as sink, dovecot.Dovecot(
             relay_port=sink.port,
             delivery_plugins=[f"{builddir}/delivery-plugin/.libs/lib95_dkim_plugin.so"],
-            plugin_settings="dkim_dns_forward = 127.0.0.1@5353",
+            plugin_settings={"dkim_dns_resolver": "127.0.0.1@5353"},
             userdb_fields={"bob": {"dkim_verify": "no"}}) as dc:
         dc.deliver_lmtp("s@example.org", ["alice@test.example"], message)
         dc.read_maildir("alice")
@@ -26,14 +33,15 @@ Usage::
 With ``imap=True`` the instance also serves IMAP on 127.0.0.1 (`imap_port`, `imap_login()`)
 with URLAUTH (RFC 4467), and submission then offers BURL (RFC 4468) for the URLs IMAP's
 GENURLAUTH gives: the needs are imap_urlauth_host/_port (shared by imap and submission),
-mail_attribute_dict (where the URLAUTH keys live) and the imap-urlauth, imap-urlauth-login
+the attribute dict (where the URLAUTH keys live) and the imap-urlauth, imap-urlauth-login
 and imap-urlauth-worker services, whose unix listeners stay at their default names under
 base_dir (the login one without chroot, as we are not root). A URL into the submitter's own
 mailbox is resolved by the submission process itself; only another user's goes through the
 imap-urlauth services, and Dovecot 2.3.19's imap-urlauth-login panics on that token login
-(fixed upstream in 2.4.0), so that path is configured but only reaches the auth step here.
+(fixed upstream in 2.4.0), so that path is configured but only reaches the auth step there.
 """
 import dataclasses
+import functools
 import grp
 import imaplib
 import os
@@ -57,16 +65,6 @@ ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
 """How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
 
 
-def version_series():
-    """The major.minor version of the installed Dovecot ("2.3", "2.4"), from `dovecot --version`
-    ("2.3.19.1 (9b53102964)")."""
-    done = procutil.run(["dovecot", "--version"], "dovecot --version")
-    match = re.match(r"(\d+\.\d+)\.", done.stdout.decode("ascii", "replace"))
-    if not match:
-        raise procutil.HarnessError(f"dovecot --version: unexpected output {done.stdout!r}")
-    return match.group(1)
-
-
 def module_name(path):
     """Dovecot's name for a plugin file: lib95_dkim_plugin.so -> dkim (module-dir.c rules)."""
     match = re.fullmatch(r"lib(?:\d+_)?(.+?)(?:_plugin)?\.so", os.path.basename(path))
@@ -75,16 +73,61 @@ def module_name(path):
     return match.group(1)
 
 
+@functools.lru_cache(maxsize=None)
+def version():
+    """(major, minor) of the Dovecot on PATH, e.g. (2, 4), from `dovecot --version`."""
+    done = procutil.run(["dovecot", "--version"], "dovecot --version")
+    text = done.stdout.decode("utf-8", "replace")
+    match = re.match(r"(\d+)\.(\d+)\.", text)
+    if not match:
+        raise procutil.HarnessError(f"dovecot --version: cannot read {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def version_name(numbers=None):
+    """"2.3" or "2.4": the key of Settings.raw_config for `numbers` (default: version())."""
+    return "%d.%d" % (numbers or version())
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A statistics metric: the events matching `filter` (Dovecot's event filter syntax),
+    counted by `doveadm stats dump` as NAME, or NAME_<value> for each value of the
+    `group_by` fields; with `export_to_log`, each such event is also written to Dovecot's
+    log as one JSON object ("time" in RFC 3339)."""
+    name: str
+    filter: str
+    group_by: tuple = ()
+    export_to_log: bool = False
+
+
 @dataclasses.dataclass
 class Settings:
     """Everything the config is generated from; reload(**changes) replaces fields.
 
-    The *_plugins lists are .so paths; each file is copied under its own name (the name sets
-    the load order, see facts 2.2) and enabled in the matching place. The *_settings strings
-    are extra lines for `plugin {}`, `protocol lmtp {}`, `protocol lda {}`, `protocol
-    submission {}` and the top level. `userdb_fields` maps a user to {field: value}, written as
-    passwd-file extra fields ``userdb_<field>=<value>`` (read with mail_user_plugin_getenv).
-    `imap` adds the IMAP service with URLAUTH (see the module docstring).
+    Plugins: the *_plugins lists are .so paths; each file is copied under its own name (the
+    name sets the load order, see facts 2.2) and enabled where it belongs (mail_plugins of
+    lmtp and lda, of submission, or sieve_plugins). `sieve_extensions` are enabled on top of
+    Pigeonhole's defaults (2.3: "+name", 2.4: a boolean list).
+
+    Settings, as {name: value} (a bool is written yes/no), by scope:
+    - `plugin_settings`: a plugin's settings for every service: inside `plugin {}` on 2.3,
+      at the top level on 2.4 (where a plugin's settings parse only once its settings
+      module is installed in Dovecot's module dir);
+    - `dovecot_settings`: Dovecot's own top-level settings; they replace the harness's
+      values of the same name (e.g. mail_debug);
+    - `protocol_settings`: {protocol: {name: value}}, inside `protocol NAME {}`
+      (lmtp, lda, submission, imap);
+    - `userdb_fields`: {user: {field: value}}, passwd-file extra fields
+      ``userdb_<field>=<value>``, which override the settings above for that user.
+    `full_usernames`: users log in with their full address (user@domain), which the
+    passwd-file then holds; by default the domain is dropped (alice@test.example -> alice).
+    `metrics`: Metric tuples. `imap`: the IMAP service with URLAUTH (module docstring).
+
+    Config text: `includes` are files read with !include after the settings above (copied
+    into the instance, so the run user can read them); `raw_config` maps a version name
+    ("2.3", "2.4", see version_name()) to text appended last; a test that gives it must give
+    it for the version that runs.
     """
     users: tuple = ("alice", "bob", "carol")
     password: str = "secret"
@@ -95,13 +138,131 @@ class Settings:
     delivery_plugins: tuple = ()
     submission_plugins: tuple = ()
     sieve_plugins: tuple = ()
-    plugin_settings: str = ""
-    lmtp_settings: str = ""
-    lda_settings: str = ""
-    submission_settings: str = ""
-    global_settings: str = ""
+    sieve_extensions: tuple = ()
+    plugin_settings: dict = dataclasses.field(default_factory=dict)
+    dovecot_settings: dict = dataclasses.field(default_factory=dict)
+    protocol_settings: dict = dataclasses.field(default_factory=dict)
     userdb_fields: dict = dataclasses.field(default_factory=dict)
+    full_usernames: bool = False
+    metrics: tuple = ()
     imap: bool = False
+    includes: tuple = ()
+    raw_config: dict = dataclasses.field(default_factory=dict)
+
+
+class _Syntax23:
+    """How Dovecot 2.3 spells what the harness configures (see _Syntax24 for 2.4); both
+    classes answer the same questions, and _config() asks them."""
+    preamble = ""
+    restart_request_count = "service_count"
+
+    @staticmethod
+    def core(full_usernames):
+        """Top-level settings that only differ in name or value."""
+        return {"mail_location": "maildir:~/Maildir", "disable_plaintext_auth": "no",
+                "auth_username_format": "%Lu" if full_usernames else "%Ln"}
+
+    @staticmethod
+    def passwd_file(kind, path):
+        return f"{kind} {{\n  driver = passwd-file\n  args = {path}\n}}\n"
+
+    @staticmethod
+    def mail_plugins(names):
+        return f"  mail_plugins = $mail_plugins {' '.join(names)}\n"
+
+    @staticmethod
+    def attribute_dict():
+        return "mail_attribute_dict = file:%h/dovecot-attributes\n"
+
+    @staticmethod
+    def plugins_and_sieve(plugin_settings, plugin_dir, sieve_plugins, sieve_extensions):
+        """Plugin settings and Sieve: all of them in `plugin {}`."""
+        lines = {"sieve": "file:~/sieve;active=~/.dovecot.sieve"}
+        if sieve_plugins:
+            lines["sieve_plugin_dir"] = plugin_dir
+            lines["sieve_plugins"] = " ".join(sieve_plugins)
+        if sieve_extensions:
+            lines["sieve_extensions"] = " ".join(f"+{name}" for name in sieve_extensions)
+        lines.update(plugin_settings)
+        return "plugin {\n" + _settings_lines(lines, "  ") + "}\n"
+
+    @staticmethod
+    def log_exporter():
+        return ("event_exporter log {\n  format = json\n  format_args = time-rfc3339\n"
+                "  transport = log\n}\n")
+
+    @staticmethod
+    def group_by(fields):
+        return f"  group_by = {' '.join(fields)}\n"
+
+
+class _Syntax24:
+    """How Dovecot 2.4 spells it: dovecot-2.4-facts.md section 4."""
+    preamble = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+    restart_request_count = "restart_request_count"
+
+    @staticmethod
+    def core(full_usernames):
+        return {"mail_driver": "maildir", "mail_path": "~/Maildir",
+                "auth_allow_cleartext": "yes",
+                "auth_username_format": ("%{user | lower}" if full_usernames
+                                         else "%{user | username | lower}")}
+
+    @staticmethod
+    def passwd_file(kind, path):
+        return f"{kind} passwd-file {{\n  passwd_file_path = {path}\n}}\n"
+
+    @staticmethod
+    def mail_plugins(names):
+        return "  mail_plugins {\n" + _boolean_list(names, "    ") + "  }\n"
+
+    @staticmethod
+    def attribute_dict():
+        return "mail_attribute {\n  dict file {\n    path = %{home}/dovecot-attributes\n  }\n}\n"
+
+    @staticmethod
+    def plugins_and_sieve(plugin_settings, plugin_dir, sieve_plugins, sieve_extensions):
+        """No `plugin {}`: plugin settings are top-level settings like any other."""
+        text = ("sieve_script personal {\n  driver = file\n  path = ~/sieve\n"
+                "  active_path = ~/.dovecot.sieve\n}\n")
+        if sieve_plugins:
+            text += (f"sieve_plugin_dir = {plugin_dir}\n"
+                     "sieve_plugins {\n" + _boolean_list(sieve_plugins, "  ") + "}\n")
+        if sieve_extensions:
+            text += "sieve_extensions {\n" + _boolean_list(sieve_extensions, "  ") + "}\n"
+        return text + _settings_lines(plugin_settings, "")
+
+    @staticmethod
+    def log_exporter():
+        return "event_exporter log {\n  driver = log\n  format = json\n  time_format = rfc3339\n}\n"
+
+    @staticmethod
+    def group_by(fields):
+        return "".join(f"  group_by {field} {{\n  }}\n" for field in fields)
+
+
+SYNTAX = {(2, 3): _Syntax23, (2, 4): _Syntax24}
+"""The config syntaxes the harness writes, by Dovecot version."""
+
+
+def _setting_value(name, value):
+    """A setting's value as config text: bool -> yes/no; nothing that could end the line."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError(f"setting {name}: a value cannot span lines: {text!r}")
+    return text
+
+
+def _settings_lines(settings, indent):
+    return "".join(f"{indent}{name} = {_setting_value(name, value)}\n"
+                   for name, value in settings.items())
+
+
+def _boolean_list(names, indent):
+    """The entries of a 2.4 boolean list (mail_plugins, sieve_plugins, sieve_extensions)."""
+    return "".join(f"{indent}{name} = yes\n" for name in names)
 
 
 class Dovecot:
@@ -113,6 +274,12 @@ class Dovecot:
     def __init__(self, startup_timeout=15, **settings):
         self.settings = Settings(**settings)
         self.startup_timeout = startup_timeout
+        self.version = version()
+        if self.version not in SYNTAX:
+            raise procutil.HarnessError(
+                f"Dovecot {version_name(self.version)}: the harness writes configs for "
+                f"{', '.join(map(version_name, SYNTAX))} only")
+        self.syntax = SYNTAX[self.version]
         if self.settings.imap and not os.path.exists(DOVECOT_IMAP):
             raise procutil.HarnessError(f"imap=True needs {DOVECOT_IMAP}: install "
                                         "dovecot-imapd (scripts/install-deps.sh)")
@@ -306,6 +473,16 @@ class Dovecot:
                     text += handle.read()
         return text
 
+    def log_search(self, pattern, timeout=10, flags=0):
+        """The first match of the regex `pattern` in log_text(), waiting up to `timeout`
+        seconds for it (None then): services log through Dovecot's log process, so a line
+        can arrive after the reply to the command that caused it."""
+        try:
+            return procutil.wait_until(lambda: re.search(pattern, self.log_text(), flags),
+                                       timeout, f"/{pattern}/ in Dovecot's log")
+        except procutil.HarnessError:
+            return None
+
     def error_lines(self, allow=()):
         """Log lines marked Error/Panic/Fatal, except those matching a regex in `allow`."""
         return [line for line in self.log_text().splitlines()
@@ -401,6 +578,7 @@ class Dovecot:
     def _write_files(self):
         self._generation += 1
         self._install_modules()
+        self._install_includes()
         homes = []
         lines = []
         for user in self.settings.users:
@@ -432,29 +610,120 @@ class Dovecot:
                 shutil.copyfile(source, target)
                 os.chmod(target, 0o644)
 
+    def _install_includes(self):
+        """Copies the included config files into the instance (the run user may not be able
+        to read the originals); numbered, so two files of the same name can be included."""
+        directory = self._path("include")
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+        for number, source in enumerate(self.settings.includes):
+            target = os.path.join(directory, f"{number}-{os.path.basename(source)}")
+            shutil.copyfile(source, target)
+            os.chmod(target, 0o644)
+
     def _config(self):
         s = self.settings
+        syntax = self.syntax
         tmp = self.directory
-        delivery = " ".join(["sieve"] + [module_name(p) for p in s.delivery_plugins])
-        submission = " ".join(module_name(p) for p in s.submission_plugins)
-        sieve_plugins = ""
-        if s.sieve_plugins:
-            names = " ".join(module_name(p) for p in s.sieve_plugins)
-            sieve_plugins = (f"  sieve_plugin_dir = {tmp}/modules/sieve\n"
-                             f"  sieve_plugins = {names}\n")
         user, group = self.run_user.pw_name, self.run_group.gr_name
-        protocols = "lmtp submission" if self._submission else "lmtp"
-        imap = ""
+        protocols = ["lmtp"]
+        if self._submission:
+            protocols.append("submission")
         if s.imap:
-            protocols += " imap"
-            token_dir = f"{tmp}/run/token-login"
-            imap = f"""imap_urlauth_host = {s.hostname}
-imap_urlauth_port = {self.imap_port}
-mail_attribute_dict = file:%h/dovecot-attributes
-service imap-login {{
+            protocols.append("imap")
+        core = {
+            "instance_name": f"dkimtest-{uuid.uuid4().hex[:12]}",
+            "base_dir": f"{tmp}/run",
+            "state_dir": f"{tmp}/state",
+            "log_path": f"{tmp}/log/dovecot.log",
+            "info_log_path": f"{tmp}/log/dovecot.log",
+            "debug_log_path": f"{tmp}/log/dovecot.log",
+            "protocols": " ".join(protocols),
+            # Every inet listener inherits it: 2.4 reports an address given again in a
+            # listener as a duplicate listener.
+            "listen": "127.0.0.1",
+            "hostname": s.hostname,
+            "login_greeting": _greeting_marker(self._generation),
+            "postmaster_address": f"postmaster@{s.domain}",
+            "mail_debug": True,
+            "mail_plugin_dir": f"{tmp}/modules",
+            "lda_mailbox_autocreate": True,
+            "lda_mailbox_autosubscribe": True,
+            "default_internal_user": user,
+            "default_internal_group": group,
+            "default_login_user": user,
+            "first_valid_uid": self.run_user.pw_uid,
+            "first_valid_gid": self.run_group.gr_gid,
+            "ssl": False,
+            "auth_mechanisms": "plain login",
+            **syntax.core(s.full_usernames),
+            **s.dovecot_settings,
+        }
+        delivery = ["sieve"] + [module_name(p) for p in s.delivery_plugins]
+        text = (f"# Generated by tests/lib/dovecot.py for one test run "
+                f"(Dovecot {version_name(self.version)} syntax).\n"
+                + syntax.preamble + _settings_lines(core, "")
+                + syntax.passwd_file("passdb", f"{tmp}/passwd")
+                + syntax.passwd_file("userdb", f"{tmp}/passwd")
+                + f"""service anvil {{
+  chroot =
+}}
+service lmtp {{
+  {syntax.restart_request_count} = 1
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+  inet_listener lmtp {{
+    port = {self.lmtp_port}
+  }}
+}}
+""" + self._protocol("lmtp", delivery) + self._protocol("lda", delivery))
+        if self._submission:
+            text += self._submission_config()
+        if s.imap:
+            text += self._imap_config()
+        text += syntax.plugins_and_sieve(
+            s.plugin_settings, f"{tmp}/modules/sieve",
+            [module_name(p) for p in s.sieve_plugins], s.sieve_extensions)
+        text += self._metrics_config()
+        text += "".join(f"!include {tmp}/include/{name}\n"
+                        for name in sorted(os.listdir(self._path("include")),
+                                           key=lambda n: int(n.split("-", 1)[0])))
+        if s.raw_config:
+            name = version_name(self.version)
+            if name not in s.raw_config:
+                raise procutil.HarnessError(
+                    f"raw_config has text for Dovecot {', '.join(s.raw_config)}, "
+                    f"this is {name}")
+            text += s.raw_config[name]
+        return text
+
+    def _protocol(self, protocol, plugins):
+        """`protocol NAME {}` with its mail plugins and the test's settings for it."""
+        body = self.syntax.mail_plugins(plugins) if plugins else ""
+        body += _settings_lines(self.settings.protocol_settings.get(protocol, {}), "  ")
+        return f"protocol {protocol} {{\n{body}}}\n" if body else ""
+
+    def _submission_config(self):
+        s = self.settings
+        return f"""submission_relay_host = {s.relay_host}
+submission_relay_port = {s.relay_port}
+submission_relay_trusted = yes
+service submission-login {{
+  chroot =
+  inet_listener submission {{
+    port = {self.submission_port}
+  }}
+}}
+""" + self._protocol("submission", [module_name(p) for p in s.submission_plugins])
+
+    def _imap_config(self):
+        token_dir = self._path("run", "token-login")
+        return (f"imap_urlauth_host = {self.settings.hostname}\n"
+                f"imap_urlauth_port = {self.imap_port}\n"
+                + self.syntax.attribute_dict() + f"""service imap-login {{
   chroot =
   inet_listener imap {{
-    address = 127.0.0.1
     port = {self.imap_port}
   }}
   inet_listener imaps {{
@@ -480,85 +749,19 @@ service imap-urlauth-worker {{
     mode = 0600
   }}
 }}
-"""
-        relay = ""
-        if self._submission:
-            relay = f"""submission_relay_host = {s.relay_host}
-submission_relay_port = {s.relay_port}
-submission_relay_trusted = yes
-service submission-login {{
-  chroot =
-  inet_listener submission {{
-    address = 127.0.0.1
-    port = {self.submission_port}
-  }}
-}}
-protocol submission {{
-  mail_plugins = $mail_plugins {submission}
-{s.submission_settings}
-}}
-"""
-        return f"""# Generated by tests/lib/dovecot.py for one test run.
-instance_name = dkimtest-{uuid.uuid4().hex[:12]}
-base_dir = {tmp}/run
-state_dir = {tmp}/state
-log_path = {tmp}/log/dovecot.log
-info_log_path = {tmp}/log/dovecot.log
-debug_log_path = {tmp}/log/dovecot.log
-protocols = {protocols}
-listen = 127.0.0.1
-hostname = {s.hostname}
-login_greeting = {_greeting_marker(self._generation)}
-postmaster_address = postmaster@{s.domain}
-mail_debug = yes
-mail_location = maildir:~/Maildir
-mail_plugin_dir = {tmp}/modules
-lda_mailbox_autocreate = yes
-lda_mailbox_autosubscribe = yes
-default_internal_user = {user}
-default_internal_group = {group}
-default_login_user = {user}
-first_valid_uid = {self.run_user.pw_uid}
-first_valid_gid = {self.run_group.gr_gid}
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_username_format = %Ln
-passdb {{
-  driver = passwd-file
-  args = {tmp}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {tmp}/passwd
-}}
-service anvil {{
-  chroot =
-}}
-service lmtp {{
-  service_count = 1
-  unix_listener lmtp {{
-    mode = 0666
-  }}
-  inet_listener lmtp {{
-    address = 127.0.0.1
-    port = {self.lmtp_port}
-  }}
-}}
-protocol lmtp {{
-  mail_plugins = $mail_plugins {delivery}
-{s.lmtp_settings}
-}}
-protocol lda {{
-  mail_plugins = $mail_plugins {delivery}
-{s.lda_settings}
-}}
-{relay}{imap}plugin {{
-  sieve = file:~/sieve;active=~/.dovecot.sieve
-{sieve_plugins}{s.plugin_settings}
-}}
-{s.global_settings}
-"""
+""" + self._protocol("imap", []))
+
+    def _metrics_config(self):
+        metrics = self.settings.metrics
+        text = self.syntax.log_exporter() if any(m.export_to_log for m in metrics) else ""
+        for metric in metrics:
+            text += f"metric {metric.name} {{\n  filter = {metric.filter}\n"
+            if metric.group_by:
+                text += self.syntax.group_by(metric.group_by)
+            if metric.export_to_log:
+                text += "  exporter = log\n"
+            text += "}\n"
+        return text
 
 
 def _userdb_field(key, value):
