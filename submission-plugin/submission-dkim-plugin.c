@@ -204,7 +204,8 @@ dkim_message_add_key(struct dkim_message *msg, const char *domain,
 					&error) < 0) {
 		dkim_message_failed(msg, t_strdup_printf(
 			"key for d=%s s=%s: %s%s", domain, selector, error.text,
-			str_begins(error.text, DKIM_PRIVKEY_UNSAFE_PREFIX) ?
+			strncmp(error.text, DKIM_PRIVKEY_UNSAFE_PREFIX,
+				strlen(DKIM_PRIVKEY_UNSAFE_PREFIX)) == 0 ?
 			" (or set dkim_sign_allow_unsafe_keys = yes)" : ""));
 		return -1;
 	}
