@@ -64,6 +64,13 @@ dkim_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
 }
+static inline char
+dkim_ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+/* Lowercases the ASCII letters of a NUL-terminated string in place. */
+void dkim_ascii_lowercase(char *str);
 bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
 /* Copies `src` keeping printable US-ASCII only (others become '?'),

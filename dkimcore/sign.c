@@ -86,10 +86,8 @@ copy_names(const char *const *names, bool need_from, bool lowercase)
 		if (name_listed(copy, n, names[i]))
 			continue;
 		copy[n] = dkim_strdup(names[i]);
-		for (char *p = copy[n]; lowercase && *p != '\0'; p++) {
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		}
+		if (lowercase)
+			dkim_ascii_lowercase(copy[n]);
 		n++;
 	}
 	return copy;
