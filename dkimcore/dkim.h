@@ -43,7 +43,7 @@ enum dkim_result {
 	DKIM_RESULT_NONE = 0,	/* no signature */
 	DKIM_RESULT_PASS,
 	DKIM_RESULT_FAIL,	/* signature or body hash does not verify */
-	DKIM_RESULT_POLICY,	/* valid, but refused by local policy */
+	DKIM_RESULT_POLICY,	/* refused by local policy */
 	DKIM_RESULT_NEUTRAL,
 	DKIM_RESULT_TEMPERROR,	/* temporary (DNS) failure */
 	DKIM_RESULT_PERMERROR,	/* unusable signature or key */
@@ -322,7 +322,9 @@ void dkim_verifier_finish(dkim_verifier *verifier);
  *   temperror  else if any signature hit a temporary DNS failure
  *              (retrying later may change the verdict);
  *   fail       else if any signature was checked and did not match;
- *   policy     else if any signature was valid but refused by policy;
+ *   policy     else if any signature was refused by policy (several
+ *              From fields, or a valid signature leaving body text
+ *              unsigned);
  *   permerror  else if there were signatures (all unusable);
  *   none       if there is no DKIM-Signature field. */
 enum dkim_result dkim_verifier_verdict(const dkim_verifier *verifier);

@@ -4,7 +4,10 @@
  * as soon as it is complete and its key query starts at once, so DNS runs
  * while the body is hashed.  At the end, each signature is judged in the
  * RFC's order: the signature itself, the key, the body hash, the header
- * hash; then local policy (several From fields, unsigned body after l=).
+ * hash; then local policy: unsigned body after l=.  A message with
+ * several From fields gets "policy" for each usable signature before any
+ * cryptographic check, since which From a signature covers does not make
+ * the author any less ambiguous.
  * The ARC chain (arc-verify.c) is validated in the same pass. */
 #include "dkim-private.h"
 
@@ -228,11 +231,7 @@ check_signature(dkim_verifier *verifier, struct verify_sig *vs,
 		return;
 	}
 
-	if (verifier->from_count > 1) {
-		judge(vs, DKIM_REASON_MULTIPLE_FROM,
-		      "valid signature, but the message has %zu From fields",
-		      verifier->from_count);
-	} else if (sig->has_length &&
+	if (sig->has_length &&
 		   vs->body_canon->length > sig->length &&
 		   verifier->config.body_length ==
 		   DKIM_BODY_LENGTH_REFUSE_PARTIAL) {
@@ -269,6 +268,13 @@ evaluate(dkim_verifier *verifier, struct verify_sig *vs,
 	}
 	if (sig->error != DKIM_REASON_NONE) {
 		judge(vs, sig->error, "%s", sig->error_text);
+		return;
+	}
+	if (verifier->from_count > 1) {
+		judge(vs, DKIM_REASON_MULTIPLE_FROM,
+		      "the message has %zu From fields: its author is "
+		      "ambiguous, whichever one the signature covers",
+		      verifier->from_count);
 		return;
 	}
 	struct dkim_check check = { .reason = DKIM_REASON_NONE };
