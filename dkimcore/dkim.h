@@ -468,8 +468,10 @@ int dkim_signer_add(dkim_signer *signer,
 		    const struct dkim_sign_config *config,
 		    struct dkim_error *error);
 void dkim_signer_feed(dkim_signer *signer, const void *data, size_t size);
-/* Computes the signatures.  Fails for a message with no From field or
- * with several, and for a header block over the cap. */
+/* Computes the signatures.  Fails for a header block over the cap, and
+ * for a message without an author domain (no From field, several, or one
+ * without exactly one valid mailbox: see "The author domain"), except
+ * that an ARC seal alone needs only exactly one From field. */
 int dkim_signer_finish(dkim_signer *signer, struct dkim_error *error);
 /* The fields to prepend to the message, each folded at 78 characters and
  * ending in CRLF: the ARC set if one was made (dkim_signer_add_arc_seal()),

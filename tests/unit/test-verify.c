@@ -538,17 +538,30 @@ test_signing_refusals(void)
 
 	default_sign_config(&config, rsa_key);
 	char *two_from = replace(message, "To:", "From: x@example.org\r\nTo:");
-	const char *inputs[] = { "Subject: x\r\n\r\nbody\r\n", two_from };
-	for (int i = 0; i < 2; i++) {
+	char *two_mailboxes = replace(message, "<joe@example.com>",
+				      "<joe@example.com>, x@example.org");
+	char *spoofed = replace(message, "<joe@example.com>",
+				"<joe@example.com> x@example.org");
+	const char *inputs[] = {
+		"Subject: x\r\n\r\nbody\r\n", two_from, two_mailboxes, spoofed
+	};
+	const char *why[] = {
+		"no From field", "several From fields",
+		"several mailboxes in the From field",
+		"the From field is not valid address syntax"
+	};
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(inputs); i++) {
 		dkim_signer *signer = dkim_signer_new();
 		dkim_signer_add(signer, &config, &error);
 		dkim_signer_feed(signer, inputs[i], strlen(inputs[i]));
 		tap_ok(dkim_signer_finish(signer, &error) < 0 &&
-		       strstr(error.text, "From") != NULL,
+		       strstr(error.text, why[i]) != NULL,
 		       "refused: %s", error.text);
 		dkim_signer_free(&signer);
 	}
 	free(two_from);
+	free(two_mailboxes);
+	free(spoofed);
 
 	dkim_signer *signer = dkim_signer_new();
 	config.identity = "joe@example.org";
