@@ -64,6 +64,13 @@ dkim_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
 }
+static inline char
+dkim_ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+/* Lowercases the ASCII letters of a NUL-terminated string in place. */
+void dkim_ascii_lowercase(char *str);
 bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
 /* Copies `src` keeping printable US-ASCII only (others become '?'),
@@ -385,10 +392,11 @@ void dkim_body_canons_feed(struct dkim_body_canons *bcs, const void *data,
 void dkim_body_canons_finish(struct dkim_body_canons *bcs);
 void dkim_body_canons_free(struct dkim_body_canons *bcs);
 
-/* ---- the From field (from.c) ---- */
-/* The lowercased domain of the single address in a From field value, or
- * NULL if it has no parsable single address. */
-char *dkim_from_domain(const char *value, size_t len);
+/* ---- the author domain (from.c) ---- */
+/* That of a complete header block: as dkim_author_domain() gives it for
+ * the single From field, or DKIM_AUTHOR_NO_FROM or _MULTIPLE_FROM. */
+enum dkim_author_status dkim_headers_author(struct dkim_headers *headers,
+					   char **domain_r);
 
 /* ---- DNS (resolver.c) ---- */
 struct dkim_dns_answer {
