@@ -29,10 +29,8 @@ organizational_domain(const char *domain, char lowered[256])
 
 	if (len >= 256)
 		return domain;
-	for (size_t i = 0; i <= len; i++) {
-		char c = domain[i];
-		lowered[i] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
-	}
+	memcpy(lowered, domain, len + 1);
+	dkim_ascii_lowercase(lowered);
 	pthread_once(&public_suffixes_once, load_public_suffixes);
 	if (public_suffixes != NULL)
 		registrable = psl_registrable_domain(public_suffixes, lowered);

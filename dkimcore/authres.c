@@ -170,6 +170,26 @@ add_result(struct items *items, const char *method, enum dkim_result result,
 	}
 }
 
+/* Alignment is not a dkim= property (RFC 8601 §2.7.1), but a reader
+ * wondering why a valid signature counts for nothing must learn that the
+ * message has no author domain, and why.  Several From fields are the
+ * result's own reason already. */
+static void
+add_author_comment(struct items *items, const dkim_verifier *verifier,
+		   const struct dkim_signature_result *sig)
+{
+	enum dkim_author_status author = dkim_verifier_author_status(verifier);
+	struct dkim_buf text = { 0 };
+
+	if (author == DKIM_AUTHOR_FOUND ||
+	    (author == DKIM_AUTHOR_MULTIPLE_FROM &&
+	     sig->reason == DKIM_REASON_MULTIPLE_FROM))
+		return;
+	dkim_buf_printf(&text, "(no author domain: %s)",
+			dkim_author_status_text(author));
+	items_add(items, &text);
+}
+
 static void
 add_resinfo(struct items *items, const dkim_verifier *verifier, size_t index)
 {
@@ -178,6 +198,7 @@ add_resinfo(struct items *items, const dkim_verifier *verifier, size_t index)
 
 	add_result(items, "dkim", sig->result, sig->explanation);
 	add_comment(items, sig);
+	add_author_comment(items, verifier, sig);
 	items_add_property(items, "header.d", sig->domain, append_value);
 	items_add_property(items, "header.i", sig->identity, append_identity);
 	items_add_property(items, "header.s", sig->selector, append_value);

@@ -342,10 +342,11 @@ void dkim_body_canons_feed(struct dkim_body_canons *bcs, const void *data,
 void dkim_body_canons_finish(struct dkim_body_canons *bcs);
 void dkim_body_canons_free(struct dkim_body_canons *bcs);
 
-/* ---- the From field (from.c) ---- */
-/* The lowercased domain of the single address in a From field value, or
- * NULL if it has no parsable single address. */
-char *dkim_from_domain(const char *value, size_t len);
+/* ---- the author domain (from.c) ---- */
+/* That of a complete header block: as dkim_author_domain() gives it for
+ * the single From field, or DKIM_AUTHOR_NO_FROM or _MULTIPLE_FROM. */
+enum dkim_author_status dkim_headers_author(struct dkim_headers *headers,
+					   char **domain_r);
 
 /* ---- DNS (resolver.c) ---- */
 struct dkim_dns_answer {

@@ -49,7 +49,7 @@ enum dkim_result {
 	DKIM_RESULT_NONE = 0,	/* no signature */
 	DKIM_RESULT_PASS,
 	DKIM_RESULT_FAIL,	/* signature or body hash does not verify */
-	DKIM_RESULT_POLICY,	/* valid, but refused by local policy */
+	DKIM_RESULT_POLICY,	/* refused by local policy */
 	DKIM_RESULT_NEUTRAL,
 	DKIM_RESULT_TEMPERROR,	/* temporary (DNS) failure */
 	DKIM_RESULT_PERMERROR,	/* unusable signature or key */
@@ -278,6 +278,50 @@ bool dkim_privkey_matches(const dkim_privkey *key, const dkim_pubkey *pub);
 void dkim_privkey_free(dkim_privkey **key);
 
 /* ---------------------------------------------------------------------
+ * The author domain
+ *
+ * What alignment compares a signature's d= with (RFC 7489 §3.2): the
+ * domain of the From field's mailbox.  A message has one only when it has
+ * exactly one From field and that field holds exactly one mailbox, in
+ * valid RFC 5322 §3.4 syntax (obsolete forms included), outside any group,
+ * whose domain is a domain name (dot-separated labels of ASCII letters,
+ * digits, '-' and '_', the last not all digits; not a domain-literal, no
+ * trailing dot).  Anything
+ * else has none, since a mail client may show the user another author:
+ * a list, a group, text after the address, a control character (a NUL
+ * byte included) or a line break that does not fold.  8-bit bytes (RFC
+ * 6532 UTF-8, or legacy charsets) are text in display names, comments,
+ * quoted strings and local parts.  The verifier, the signer and the
+ * plugins all apply this rule.
+ * ------------------------------------------------------------------- */
+
+enum dkim_author_status {
+	DKIM_AUTHOR_FOUND = 0,
+	DKIM_AUTHOR_NO_FROM,		/* the message has no From field */
+	DKIM_AUTHOR_MULTIPLE_FROM,	/* several From fields */
+	DKIM_AUTHOR_NO_MAILBOX,		/* an empty From field */
+	DKIM_AUTHOR_SEVERAL_MAILBOXES,
+	DKIM_AUTHOR_GROUP,		/* group syntax (RFC 6854) */
+	DKIM_AUTHOR_SYNTAX,		/* not a valid address list */
+	DKIM_AUTHOR_NOT_A_DOMAIN,	/* a domain-literal or invalid name */
+	DKIM_AUTHOR_DISPUTED,		/* dkim_verifier_dispute_author() */
+};
+
+/* Why there is no author domain, as a short phrase for logs and
+ * explanations ("several mailboxes in the From field"); a static string
+ * without parentheses or backslashes, safe inside a header comment. */
+const char *dkim_author_status_text(enum dkim_author_status status);
+
+/* Reads a From field value: `len` bytes after "From:", which may contain
+ * folding line breaks (CRLF or LF, then WSP) and end in one line break.
+ * On DKIM_AUTHOR_FOUND, *domain_r receives the lowercased domain,
+ * malloc()ed; otherwise NULL.  Never DKIM_AUTHOR_NO_FROM,
+ * DKIM_AUTHOR_MULTIPLE_FROM or DKIM_AUTHOR_DISPUTED, which concern the
+ * message.  Time is linear in `len`. */
+enum dkim_author_status dkim_author_domain(const char *value, size_t len,
+					   char **domain_r);
+
+/* ---------------------------------------------------------------------
  * Verification
  * ------------------------------------------------------------------- */
 
@@ -345,7 +389,9 @@ void dkim_verifier_finish(dkim_verifier *verifier);
  *   temperror  else if any signature hit a temporary DNS failure
  *              (retrying later may change the verdict);
  *   fail       else if any signature was checked and did not match;
- *   policy     else if any signature was valid but refused by policy;
+ *   policy     else if any signature was refused by policy (several
+ *              From fields, or a valid signature leaving body text
+ *              unsigned);
  *   permerror  else if there were signatures (all unusable);
  *   none       if there is no DKIM-Signature field. */
 enum dkim_result dkim_verifier_verdict(const dkim_verifier *verifier);
@@ -358,9 +404,18 @@ const struct dkim_signature_result *
 dkim_verifier_signature(const dkim_verifier *verifier, size_t index);
 /* DKIM-Signature fields beyond max_signatures, not evaluated. */
 size_t dkim_verifier_skipped_signatures(const dkim_verifier *verifier);
-/* The domain of the message's single From address, lowercased, or NULL
- * (no From, several From fields, or unparsable). */
+/* The message's author domain (see "The author domain" below), valid as
+ * long as the verifier, or NULL when it has none; then
+ * dkim_verifier_author_status() tells why, and the Authentication-Results
+ * value says it too. */
 const char *dkim_verifier_from_domain(const dkim_verifier *verifier);
+enum dkim_author_status
+dkim_verifier_author_status(const dkim_verifier *verifier);
+/* For a caller that reads the From field itself, as the user's mail
+ * client will, and finds another author (or none): after this the
+ * message has no author domain (DKIM_AUTHOR_DISPUTED, unless it had none
+ * already), so no signature aligns.  On a finished verifier. */
+void dkim_verifier_dispute_author(dkim_verifier *verifier);
 void dkim_verifier_free(dkim_verifier **verifier);
 
 /* Syntax of a signing domain (d=: at least two labels) and of a selector
@@ -436,8 +491,10 @@ int dkim_signer_add(dkim_signer *signer,
 		    const struct dkim_sign_config *config,
 		    struct dkim_error *error);
 void dkim_signer_feed(dkim_signer *signer, const void *data, size_t size);
-/* Computes the signatures.  Fails for a message with no From field or
- * with several, and for a header block over the cap. */
+/* Computes the signatures.  Fails for a header block over the cap, and
+ * for a message without an author domain (no From field, several, or one
+ * without exactly one valid mailbox: see "The author domain"), except
+ * that an ARC seal alone needs only exactly one From field. */
 int dkim_signer_finish(dkim_signer *signer, struct dkim_error *error);
 /* The fields to prepend to the message, each folded at 78 characters and
  * ending in CRLF: the ARC set if one was made (dkim_signer_add_arc_seal()),

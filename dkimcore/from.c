@@ -1,95 +1,494 @@
 /* The author domain: the domain of the single mailbox in the From field
- * (RFC 5322 §3.6.2), as DMARC alignment needs it. */
+ * (RFC 5322 §3.6.2, RFC 7489 §3.2), which alignment compares d= with.
+ *
+ * The value is read as RFC 5322 §3.4 defines an address-list, obsolete
+ * forms included (§4.4: CFWS around dots and in routes, obs-local-part,
+ * obs-domain, obs-phrase, obs-route), but nothing looser: whatever a
+ * reader could take for a different author makes the answer "none", since
+ * the domain a mail client shows is the one the user trusts.  In
+ * particular:
+ *
+ * - exactly one mailbox, outside any group: a list, a group (RFC 6854
+ *   allows one in From, but which member is the author is anybody's
+ *   guess), an empty value or an empty list element (obs-mbox-list's
+ *   ",,", which readers skip or not) has no author domain;
+ * - the domain is a domain name: dot-separated labels of letters, digits,
+ *   '-' and '_' (dkim_domain_is_valid()), ASCII only, the last not all
+ *   digits (RFC 3696 §2: that is an IPv4 address); a domain-literal or a
+ *   trailing dot is not one;
+ * - control characters (NUL included) are refused everywhere, and CR and
+ *   LF only appear as folding (a line break followed by WSP) or as the
+ *   value's final line break: a reader that stops at a NUL or a line
+ *   break must not see a different author;
+ * - 8-bit bytes are text (RFC 6532 allows UTF-8 in atoms, quoted strings
+ *   and comments; legacy mail has raw 8-bit names): they never make or
+ *   hide a structural character.
+ *
+ * The parser reads each byte once, keeps no stack (comment nesting is a
+ * counter) and allocates only the result. */
 #include "dkim-private.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies the value with comments removed and the insides of quoted
- * strings blanked out, so that only structural '<', '>', ',' and '@'
- * remain meaningful. */
-static void
-strip_comments_and_quotes(const char *value, size_t len, struct dkim_buf *out)
+enum token_kind {
+	TOKEN_END = 0,
+	TOKEN_ATOM,		/* 1*atext */
+	TOKEN_QUOTED,		/* quoted-string */
+	TOKEN_LITERAL,		/* domain-literal */
+	TOKEN_SPECIAL,		/* one of < > @ , : ; . */
+	TOKEN_ERROR,
+};
+
+struct token {
+	enum token_kind kind;
+	const char *text;	/* TOKEN_ATOM: the atom */
+	size_t len;
+	char special;		/* TOKEN_SPECIAL: the character */
+};
+
+struct from_parser {
+	const char *pos, *end;
+	struct token token;	/* the next token, CFWS skipped before it */
+
+	unsigned mailboxes;	/* outside groups */
+	bool group;
+	/* The first mailbox's domain, as atoms joined by dots. */
+	char domain[DKIM_MAX_DOMAIN_NAME + 1];
+	size_t domain_len;
+	bool domain_too_long;
+	bool domain_literal;
+};
+
+/* RFC 5322 §3.2.3 atext, with RFC 6532's 8-bit bytes. */
+static bool
+is_atext(unsigned char c)
 {
-	bool quoted = false;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c >= 0x80 ||
+		(c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
 
-	for (size_t i = 0; i < len; i++) {
-		char c = value[i];
+/* What quoted strings, comments and domain literals hold besides FWS,
+ * quoted-pairs and their own delimiters: VCHAR and 8-bit bytes. */
+static bool
+is_text(unsigned char c)
+{
+	return c > ' ' && c != 0x7f;
+}
 
-		if (quoted) {
-			if (c == '\\' && i + 1 < len)
-				i++;
-			else if (c == '"')
-				quoted = false;
-			dkim_buf_append_c(out, c == '"' && !quoted ? '"' : 'q');
-		} else if (c == '(') {
-			i = dkim_skip_comment(value, len, i) - 1;
-			dkim_buf_append_c(out, ' ');
-		} else {
-			if (c == '"')
-				quoted = true;
-			dkim_buf_append_c(out, c == '\r' || c == '\n' ? ' ' : c);
+/* Steps over one FWS character or a line break that folds (followed by
+ * WSP) or ends the value.  False at anything else. */
+static bool
+skip_fws_char(struct from_parser *parser)
+{
+	const char *p = parser->pos;
+
+	if (dkim_is_wsp((unsigned char)*p)) {
+		parser->pos++;
+		return true;
+	}
+	if (*p == '\r' && p + 1 < parser->end && p[1] == '\n')
+		p++;
+	if (*p != '\n')
+		return false;
+	p++;
+	if (p < parser->end && !dkim_is_wsp((unsigned char)*p))
+		return false;
+	parser->pos = p;
+	return true;
+}
+
+/* With pos after a backslash: the quoted-pair's second character. */
+static bool
+skip_quoted_pair(struct from_parser *parser)
+{
+	if (parser->pos == parser->end)
+		return false;
+	unsigned char c = (unsigned char)*parser->pos;
+	if (!is_text(c) && !dkim_is_wsp(c))
+		return false;
+	parser->pos++;
+	return true;
+}
+
+/* With pos at an opening '(', '"' or '[': past the matching closing
+ * character.  Inside are FWS, quoted-pairs and text (is_text()) but for
+ * the delimiters: comments nest, which is counted, not recursed into;
+ * qtext excludes '"', dtext '[' and ']'. */
+static bool
+skip_enclosed(struct from_parser *parser)
+{
+	char open = *parser->pos;
+	char close = open == '(' ? ')' : open == '"' ? '"' : ']';
+	size_t depth = 1;
+
+	parser->pos++;
+	while (parser->pos < parser->end) {
+		char c = *parser->pos;
+
+		if (c == close) {
+			parser->pos++;
+			if (--depth == 0)
+				return true;
+		} else if (c == open) {
+			if (open != '(')
+				return false;
+			depth++;
+			parser->pos++;
+		} else if (c == '\\') {
+			parser->pos++;
+			if (!skip_quoted_pair(parser))
+				return false;
+		} else if (is_text((unsigned char)c)) {
+			parser->pos++;
+		} else if (!skip_fws_char(parser)) {
+			return false;
 		}
 	}
+	return false;
 }
 
-/* A ',', ':' or ';' outside quotes: a list or a group.  By length, not
- * as a C string: a NUL byte must not hide a second address. */
 static bool
-has_list_separator(const char *text, size_t len)
+skip_cfws(struct from_parser *parser)
 {
-	return memchr(text, ',', len) != NULL ||
-		memchr(text, ':', len) != NULL ||
-		memchr(text, ';', len) != NULL;
+	while (parser->pos < parser->end) {
+		if (*parser->pos == '(') {
+			if (!skip_enclosed(parser))
+				return false;
+		} else if (!skip_fws_char(parser)) {
+			/* Not CFWS: the next token starts here, unless it is
+			 * a line break that neither folds nor ends. */
+			return *parser->pos != '\r' && *parser->pos != '\n';
+		}
+	}
+	return true;
 }
 
-char *
-dkim_from_domain(const char *value, size_t len)
+static void
+next_token(struct from_parser *parser)
 {
-	struct dkim_buf clean = { 0 };
-	char *domain = NULL;
+	struct token *token = &parser->token;
 
-	strip_comments_and_quotes(value, len, &clean);
-	if (clean.data == NULL)
-		return NULL;
-
-	const char *addr = clean.data, *addr_end = clean.data + clean.len;
-	const char *lt = memchr(clean.data, '<', clean.len);
-	if (lt != NULL) {
-		const char *gt = memchr(lt, '>', (size_t)(addr_end - lt));
-		if (gt == NULL || memchr(gt, '<', (size_t)(addr_end - gt)) != NULL)
-			goto out;
-		/* A ',' or ':' outside the angle brackets means a list or a
-		 * group: no single author. */
-		if (memchr(clean.data, ',', (size_t)(lt - clean.data)) != NULL ||
-		    memchr(gt, ',', (size_t)(addr_end - gt)) != NULL ||
-		    memchr(clean.data, ':', (size_t)(lt - clean.data)) != NULL)
-			goto out;
-		addr = lt + 1;
-		addr_end = gt;
-	} else if (has_list_separator(clean.data, clean.len)) {
-		goto out;
+	memset(token, 0, sizeof(*token));
+	if (!skip_cfws(parser)) {
+		token->kind = TOKEN_ERROR;
+		return;
+	}
+	if (parser->pos == parser->end) {
+		token->kind = TOKEN_END;
+		return;
 	}
 
-	const char *at = memrchr(addr, '@', (size_t)(addr_end - addr));
-	if (at == NULL)
-		goto out;
-	const char *start = at + 1, *end = addr_end;
-	while (start < end && dkim_is_wsp((unsigned char)*start))
-		start++;
-	while (end > start && dkim_is_wsp((unsigned char)end[-1]))
-		end--;
-	if (end > start && end[-1] == '.')
-		end--;
-	if (!dkim_domain_is_valid(start, (size_t)(end - start)))
-		goto out;
-
-	domain = dkim_strndup(start, (size_t)(end - start));
-	for (char *p = domain; *p != '\0'; p++) {
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + ('a' - 'A'));
+	char c = *parser->pos;
+	if (is_atext((unsigned char)c)) {
+		token->kind = TOKEN_ATOM;
+		token->text = parser->pos;
+		while (parser->pos < parser->end &&
+		       is_atext((unsigned char)*parser->pos))
+			parser->pos++;
+		token->len = (size_t)(parser->pos - token->text);
+	} else if (c == '"' || c == '[') {
+		token->kind = !skip_enclosed(parser) ? TOKEN_ERROR :
+			c == '"' ? TOKEN_QUOTED : TOKEN_LITERAL;
+	} else if (c != '\0' && strchr("<>@,:;.", c) != NULL) {
+		token->kind = TOKEN_SPECIAL;
+		token->special = c;
+		parser->pos++;
+	} else {
+		/* ')', ']', '\\' or a control character */
+		token->kind = TOKEN_ERROR;
 	}
-out:
-	dkim_buf_free(&clean);
-	return domain;
+}
+
+static bool
+token_is(const struct from_parser *parser, char special)
+{
+	return parser->token.kind == TOKEN_SPECIAL &&
+		parser->token.special == special;
+}
+
+static bool
+token_is_word(const struct from_parser *parser)
+{
+	return parser->token.kind == TOKEN_ATOM ||
+		parser->token.kind == TOKEN_QUOTED;
+}
+
+/* The shape of a run of words and dots, which is a display-name (or a
+ * group name) or a local-part depending on what follows it. */
+struct words {
+	size_t count;		/* words and dots */
+	bool starts_with_word;	/* a phrase must (RFC 5322 §3.2.5) */
+	bool local_part;	/* word *("." word) */
+};
+
+static void
+read_words(struct from_parser *parser, struct words *words_r)
+{
+	bool want_word = true;
+
+	memset(words_r, 0, sizeof(*words_r));
+	words_r->local_part = true;
+	while (token_is_word(parser) || token_is(parser, '.')) {
+		bool word = token_is_word(parser);
+
+		if (words_r->count++ == 0)
+			words_r->starts_with_word = word;
+		if (word != want_word)
+			words_r->local_part = false;
+		want_word = !word;
+		next_token(parser);
+	}
+	if (words_r->count == 0 || want_word)
+		words_r->local_part = false;
+}
+
+static void
+domain_append(struct from_parser *parser, const char *text, size_t len)
+{
+	if (parser->domain_len + len > DKIM_MAX_DOMAIN_NAME) {
+		parser->domain_too_long = true;
+		return;
+	}
+	memcpy(parser->domain + parser->domain_len, text, len);
+	parser->domain_len += len;
+}
+
+/* With the token after '@': domain = dot-atom / domain-literal /
+ * obs-domain; CFWS between the atoms and dots is the obsolete form, and
+ * the lexer has dropped it already. */
+static bool
+parse_domain(struct from_parser *parser, bool author)
+{
+	if (parser->token.kind == TOKEN_LITERAL) {
+		if (author)
+			parser->domain_literal = true;
+		next_token(parser);
+		return true;
+	}
+	for (;;) {
+		if (parser->token.kind != TOKEN_ATOM)
+			return false;
+		if (author)
+			domain_append(parser, parser->token.text,
+				      parser->token.len);
+		next_token(parser);
+		if (!token_is(parser, '.'))
+			return true;
+		if (author)
+			domain_append(parser, ".", 1);
+		next_token(parser);
+	}
+}
+
+/* With the local part read and the token at '@'. */
+static bool
+parse_at_domain(struct from_parser *parser, const struct words *local_part,
+		bool author)
+{
+	if (!local_part->local_part || !token_is(parser, '@'))
+		return false;
+	next_token(parser);
+	return parse_domain(parser, author);
+}
+
+/* obs-route = obs-domain-list ":", with obs-domain-list =
+ * *(CFWS / ",") "@" domain *("," [CFWS] ["@" domain]).  The route is
+ * syntax to accept, not a part of the author's address. */
+static bool
+parse_obs_route(struct from_parser *parser)
+{
+	while (token_is(parser, ','))
+		next_token(parser);
+	if (!token_is(parser, '@'))
+		return false;
+	next_token(parser);
+	if (!parse_domain(parser, false))
+		return false;
+	while (token_is(parser, ',')) {
+		next_token(parser);
+		if (token_is(parser, '@')) {
+			next_token(parser);
+			if (!parse_domain(parser, false))
+				return false;
+		}
+	}
+	if (!token_is(parser, ':'))
+		return false;
+	next_token(parser);
+	return true;
+}
+
+/* With the token after '<': [obs-route] addr-spec ">". */
+static bool
+parse_angle_addr(struct from_parser *parser, bool author)
+{
+	struct words local_part;
+
+	if ((token_is(parser, '@') || token_is(parser, ',')) &&
+	    !parse_obs_route(parser))
+		return false;
+	read_words(parser, &local_part);
+	if (!parse_at_domain(parser, &local_part, author) ||
+	    !token_is(parser, '>'))
+		return false;
+	next_token(parser);
+	return true;
+}
+
+static bool parse_group(struct from_parser *parser);
+
+/* mailbox = name-addr / addr-spec, or with `group_allowed`, address =
+ * mailbox / group (which sets parser->group).  `author`: the domain is
+ * the author domain candidate. */
+static bool
+parse_mailbox(struct from_parser *parser, bool author, bool group_allowed)
+{
+	struct words words;
+
+	read_words(parser, &words);
+	if (token_is(parser, '@'))
+		return parse_at_domain(parser, &words, author);
+	if (token_is(parser, '<')) {
+		/* display-name = phrase, and it is optional */
+		if (words.count > 0 && !words.starts_with_word)
+			return false;
+		next_token(parser);
+		return parse_angle_addr(parser, author);
+	}
+	if (group_allowed && token_is(parser, ':') && words.starts_with_word)
+		return parse_group(parser);
+	return false;
+}
+
+/* With the token at ':' after the group's display-name:
+ * ":" [group-list] ";", where group-list = mailbox-list / CFWS /
+ * obs-group-list, and obs-group-list and obs-mbox-list allow empty
+ * elements.  Groups do not nest. */
+static bool
+parse_group(struct from_parser *parser)
+{
+	parser->group = true;
+	next_token(parser);
+	while (!token_is(parser, ';')) {
+		if (token_is(parser, ',')) {
+			next_token(parser);
+			continue;
+		}
+		if (!parse_mailbox(parser, false, false))
+			return false;
+		if (!token_is(parser, ',') && !token_is(parser, ';'))
+			return false;
+	}
+	next_token(parser);
+	return true;
+}
+
+static bool
+is_domain_name(const char *name, size_t len)
+{
+	if (!dkim_domain_is_valid(name, len))
+		return false;
+	while (len > 0 && name[len - 1] >= '0' && name[len - 1] <= '9')
+		len--;
+	return len > 0 && name[len - 1] != '.';
+}
+
+/* The whole value: address *("," address).  An empty element
+ * (obs-addr-list) is refused, see the top of the file. */
+static enum dkim_author_status
+parse_value(struct from_parser *parser)
+{
+	next_token(parser);
+	if (parser->token.kind == TOKEN_END)
+		return DKIM_AUTHOR_NO_MAILBOX;
+	for (;;) {
+		bool was_group = parser->group;
+
+		/* Only the first mailbox can be the author; with another,
+		 * there is none. */
+		bool author = parser->mailboxes == 0 && !parser->group;
+		if (!parse_mailbox(parser, author, true))
+			return DKIM_AUTHOR_SYNTAX;
+		if (parser->group == was_group)
+			parser->mailboxes++;
+		if (parser->token.kind == TOKEN_END)
+			break;
+		if (!token_is(parser, ','))
+			return DKIM_AUTHOR_SYNTAX;
+		next_token(parser);
+	}
+	if (parser->group)
+		return DKIM_AUTHOR_GROUP;
+	if (parser->mailboxes > 1)
+		return DKIM_AUTHOR_SEVERAL_MAILBOXES;
+	if (parser->domain_literal || parser->domain_too_long ||
+	    !is_domain_name(parser->domain, parser->domain_len))
+		return DKIM_AUTHOR_NOT_A_DOMAIN;
+	return DKIM_AUTHOR_FOUND;
+}
+
+enum dkim_author_status
+dkim_author_domain(const char *value, size_t len, char **domain_r)
+{
+	struct from_parser parser;
+
+	memset(&parser, 0, sizeof(parser));
+	parser.pos = value;
+	parser.end = value + len;
+	enum dkim_author_status status = parse_value(&parser);
+	if (status != DKIM_AUTHOR_FOUND) {
+		*domain_r = NULL;
+		return status;
+	}
+	*domain_r = dkim_strndup(parser.domain, parser.domain_len);
+	dkim_ascii_lowercase(*domain_r);
+	return DKIM_AUTHOR_FOUND;
+}
+
+enum dkim_author_status
+dkim_headers_author(struct dkim_headers *headers, char **domain_r)
+{
+	static const struct dkim_header_name from = { "From", 4 };
+	size_t count = dkim_headers_count_name(headers, from.name, from.len);
+	ssize_t index;
+
+	*domain_r = NULL;
+	if (count != 1)
+		return count == 0 ? DKIM_AUTHOR_NO_FROM :
+			DKIM_AUTHOR_MULTIPLE_FROM;
+	dkim_headers_select(headers, &from, 1, &index);
+	const struct dkim_header_field *field = &headers->fields[index];
+	const char *text = dkim_headers_field(headers, (size_t)index);
+	/* WSP may come between the name and the colon (obs-from). */
+	const char *value = (const char *)memchr(text, ':', field->len) + 1;
+	return dkim_author_domain(value, field->len - (size_t)(value - text),
+				  domain_r);
+}
+
+const char *
+dkim_author_status_text(enum dkim_author_status status)
+{
+	switch (status) {
+	case DKIM_AUTHOR_FOUND:
+		return "one author";
+	case DKIM_AUTHOR_NO_FROM:
+		return "no From field";
+	case DKIM_AUTHOR_MULTIPLE_FROM:
+		return "several From fields";
+	case DKIM_AUTHOR_NO_MAILBOX:
+		return "no mailbox in the From field";
+	case DKIM_AUTHOR_SEVERAL_MAILBOXES:
+		return "several mailboxes in the From field";
+	case DKIM_AUTHOR_GROUP:
+		return "a group in the From field";
+	case DKIM_AUTHOR_SYNTAX:
+		return "the From field is not valid address syntax";
+	case DKIM_AUTHOR_NOT_A_DOMAIN:
+		return "the From address has no valid domain name";
+	case DKIM_AUTHOR_DISPUTED:
+		return "the From field reads differently to mail clients";
+	}
+	return "unknown";
 }

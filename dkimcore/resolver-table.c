@@ -33,10 +33,7 @@ lowercase_name(const char *name, size_t len)
 	if (len > 0 && name[len - 1] == '.')
 		len--;
 	char *copy = dkim_strndup(name, len);
-	for (char *p = copy; *p != '\0'; p++) {
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + ('a' - 'A'));
-	}
+	dkim_ascii_lowercase(copy);
 	return copy;
 }
 

@@ -151,10 +151,7 @@ normalize_qname(const char *qname)
 	if (len > 0 && qname[len - 1] == '.')
 		len--;
 	char *key = dkim_strndup(qname, len);
-	for (char *p = key; *p != '\0'; p++) {
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p + ('a' - 'A'));
-	}
+	dkim_ascii_lowercase(key);
 	return key;
 }
 

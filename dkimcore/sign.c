@@ -86,10 +86,8 @@ copy_names(const char *const *names, bool need_from, bool lowercase)
 		if (name_listed(copy, n, names[i]))
 			continue;
 		copy[n] = dkim_strdup(names[i]);
-		for (char *p = copy[n]; lowercase && *p != '\0'; p++) {
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		}
+		if (lowercase)
+			dkim_ascii_lowercase(copy[n]);
 		n++;
 	}
 	return copy;
@@ -479,12 +477,21 @@ dkim_signer_finish(dkim_signer *signer, struct dkim_error *error)
 		return -1;
 	}
 
-	size_t from_count = dkim_headers_count_name(&signer->headers, "From", 4);
-	if (from_count != 1) {
-		dkim_error_set(error, from_count == 0 ?
-			       "message has no From field: DKIM requires one" :
-			       "message has %zu From fields: refusing to sign",
-			       from_count);
+	/* A DKIM signature without an author domain, or for one some
+	 * readers see and others not, would lend d= to whatever a reader
+	 * makes of the From field.  An ARC seal vouches for the chain, not
+	 * for the author: it needs only the one From field RFC 5322 asks
+	 * for. */
+	char *author;
+	enum dkim_author_status author_status =
+		dkim_headers_author(&signer->headers, &author);
+	free(author);
+	if (signer->request_count > 0 ?
+	    author_status != DKIM_AUTHOR_FOUND :
+	    author_status == DKIM_AUTHOR_NO_FROM ||
+	    author_status == DKIM_AUTHOR_MULTIPLE_FROM) {
+		dkim_error_set(error, "no author domain (%s): refusing to "
+			       "sign", dkim_author_status_text(author_status));
 		return -1;
 	}
 	/* The ARC set goes on top: its seal is the last word of this hop. */

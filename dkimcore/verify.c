@@ -4,7 +4,10 @@
  * as soon as it is complete and its key query starts at once, so DNS runs
  * while the body is hashed.  At the end, each signature is judged in the
  * RFC's order: the signature itself, the key, the body hash, the header
- * hash; then local policy (several From fields, unsigned body after l=).
+ * hash; then local policy: unsigned body after l=.  A message with
+ * several From fields gets "policy" for each usable signature before any
+ * cryptographic check, since which From a signature covers does not make
+ * the author any less ambiguous.
  * The ARC chain (arc-verify.c) is validated in the same pass. */
 #include "dkim-private.h"
 
@@ -46,8 +49,8 @@ struct dkim_verifier {
 	struct dkim_arc_chain arc;
 
 	size_t from_count;
-	size_t from_index;
-	char *from_domain;
+	enum dkim_author_status author_status;
+	char *from_domain;	/* the author domain */
 	enum dkim_result verdict;
 };
 
@@ -133,10 +136,6 @@ scan_new_fields(dkim_verifier *verifier)
 
 		if (dkim_headers_name_is(headers, i, "DKIM-Signature"))
 			add_signature(verifier, i);
-		else if (dkim_headers_name_is(headers, i, "From")) {
-			verifier->from_count++;
-			verifier->from_index = i;
-		}
 	}
 }
 
@@ -228,11 +227,7 @@ check_signature(dkim_verifier *verifier, struct verify_sig *vs,
 		return;
 	}
 
-	if (verifier->from_count > 1) {
-		judge(vs, DKIM_REASON_MULTIPLE_FROM,
-		      "valid signature, but the message has %zu From fields",
-		      verifier->from_count);
-	} else if (sig->has_length &&
+	if (sig->has_length &&
 		   vs->body_canon->length > sig->length &&
 		   verifier->config.body_length ==
 		   DKIM_BODY_LENGTH_REFUSE_PARTIAL) {
@@ -269,6 +264,13 @@ evaluate(dkim_verifier *verifier, struct verify_sig *vs,
 	}
 	if (sig->error != DKIM_REASON_NONE) {
 		judge(vs, sig->error, "%s", sig->error_text);
+		return;
+	}
+	if (verifier->from_count > 1) {
+		judge(vs, DKIM_REASON_MULTIPLE_FROM,
+		      "the message has %zu From fields: its author is "
+		      "ambiguous, whichever one the signature covers",
+		      verifier->from_count);
 		return;
 	}
 	struct dkim_check check = { .reason = DKIM_REASON_NONE };
@@ -314,15 +316,10 @@ dkim_verifier_finish(dkim_verifier *verifier)
 	if (verifier->headers.overflow && verifier->sig_count == 0)
 		verifier->sig_count = 1;
 
-	if (verifier->from_count == 1) {
-		const struct dkim_header_field *from =
-			&verifier->headers.fields[verifier->from_index];
-		const char *field = dkim_headers_field(&verifier->headers,
-						       verifier->from_index);
-		const char *value = (const char *)memchr(field, ':', from->len) + 1;
-		verifier->from_domain = dkim_from_domain(value,
-			from->len - (size_t)(value - field));
-	}
+	verifier->from_count =
+		dkim_headers_count_name(&verifier->headers, "From", 4);
+	verifier->author_status = dkim_headers_author(&verifier->headers,
+						      &verifier->from_domain);
 
 	verifier->now = verifier->config.now != 0 ? verifier->config.now :
 		time(NULL);
@@ -371,6 +368,22 @@ const char *
 dkim_verifier_from_domain(const dkim_verifier *verifier)
 {
 	return verifier->from_domain;
+}
+
+enum dkim_author_status
+dkim_verifier_author_status(const dkim_verifier *verifier)
+{
+	return verifier->author_status;
+}
+
+void
+dkim_verifier_dispute_author(dkim_verifier *verifier)
+{
+	if (verifier->author_status != DKIM_AUTHOR_FOUND)
+		return;
+	verifier->author_status = DKIM_AUTHOR_DISPUTED;
+	free(verifier->from_domain);
+	verifier->from_domain = NULL;
 }
 
 enum dkim_result

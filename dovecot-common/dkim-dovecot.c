@@ -7,6 +7,7 @@
 #include "str-sanitize.h"
 #include "istream.h"
 #include "time-util.h"
+#include "message-address.h"
 #include "mail-storage.h"
 #include "dkim-dovecot.h"
 
@@ -154,6 +155,68 @@ feed_mail(dkim_verifier *verifier, struct mail *mail, struct event *event)
 	return ret;
 }
 
+/* How Dovecot itself reads the From field: the first address
+   message_address_parse() finds is what IMAP's ENVELOPE shows the user's
+   mail client and what Sieve's address test sees.  Returns NULL when it is
+   exactly one valid mailbox in `domain`, else what Dovecot sees instead. */
+static const char *
+dovecot_from_differs(struct mail *mail, const char *domain,
+		     struct event *event)
+{
+	const struct message_address *addr;
+	const char *const *values;
+	int ret;
+
+	if ((ret = mail_get_headers(mail, "From", &values)) < 0) {
+		e_error(event, "Cannot read the From field: %s",
+			mailbox_get_last_internal_error(mail->box, NULL));
+		return "an unreadable From field";
+	}
+	if (ret == 0)
+		return "no From field";
+	if (values[1] != NULL)
+		return "several From fields";
+	/* A NUL ends the value here: dkimcore refuses any NUL, so a value
+	   it accepted arrives whole. */
+	addr = message_address_parse(pool_datastack_create(),
+				     (const unsigned char *)values[0],
+				     strlen(values[0]), 2, 0);
+	if (addr == NULL || addr->domain == NULL)
+		return "no address, or a group, first";
+	if (addr->invalid_syntax)
+		return "an invalid first address";
+	if (addr->next != NULL)
+		return "several addresses";
+	if (strcasecmp(addr->domain, domain) != 0) {
+		return t_strdup_printf("the domain %s",
+				       str_sanitize(addr->domain,
+						    DKIM_LOG_MAX_DOMAIN));
+	}
+	return NULL;
+}
+
+/* An author domain that Dovecot's own reading of the From field does not
+   confirm is none: a signature must not align with a domain the user is
+   not shown. */
+static void
+check_author(dkim_verifier *verifier, struct mail *mail, struct event *event)
+{
+	const char *domain = dkim_verifier_from_domain(verifier);
+
+	if (domain == NULL)
+		return;
+	T_BEGIN {
+		const char *dovecot = dovecot_from_differs(mail, domain, event);
+
+		if (dovecot != NULL) {
+			e_debug(event, "From: dkimcore finds the author domain "
+				"%s, Dovecot reads %s: no author domain",
+				domain, dovecot);
+			dkim_verifier_dispute_author(verifier);
+		}
+	} T_END;
+}
+
 static const char *p_strdup_or_null(pool_t pool, const char *str)
 {
 	return str == NULL ? NULL : p_strdup(pool, str);
@@ -169,6 +232,10 @@ summary_create(pool_t pool, const dkim_verifier *verifier)
 	summary->verdict = dkim_verifier_verdict(verifier);
 	summary->from_domain =
 		p_strdup_or_null(pool, dkim_verifier_from_domain(verifier));
+	if (summary->from_domain == NULL) {
+		summary->no_author_domain = dkim_author_status_text(
+			dkim_verifier_author_status(verifier));
+	}
 	summary->skipped_signatures =
 		dkim_verifier_skipped_signatures(verifier);
 	if (count == 0)
@@ -224,9 +291,11 @@ summary_log(struct event *event, const struct dkim_summary *summary)
 	str_printfa(line, "verdict=%s", dkim_result_name(summary->verdict));
 	if (summary->unreadable)
 		str_append(line, " (message unreadable)");
-	str_printfa(line, " from=%s signatures=%u",
-		    log_text(summary->from_domain, DKIM_LOG_MAX_DOMAIN),
-		    summary->signature_count);
+	str_printfa(line, " from=%s",
+		    log_text(summary->from_domain, DKIM_LOG_MAX_DOMAIN));
+	if (summary->no_author_domain != NULL)
+		str_printfa(line, " (%s)", summary->no_author_domain);
+	str_printfa(line, " signatures=%u", summary->signature_count);
 	for (unsigned int i = 0; i < summary->signature_count; i++) {
 		const struct dkim_signature_summary *sig =
 			&summary->signatures[i];
@@ -299,6 +368,7 @@ dkim_verify_mail(struct mail *mail, const struct dkim_verify_settings *set,
 		summary->unreadable = TRUE;
 	} else {
 		dkim_verifier_finish(verifier);
+		check_author(verifier, mail, event);
 		summary = summary_create(pool, verifier);
 	}
 	i_gettimeofday(&finished);
@@ -333,6 +403,9 @@ dkim_summary_dup(pool_t pool, const struct dkim_summary *summary)
 
 	*copy = *summary;
 	copy->from_domain = p_strdup_or_null(pool, summary->from_domain);
+	/* static, but in the other plugin's memory */
+	copy->no_author_domain =
+		p_strdup_or_null(pool, summary->no_author_domain);
 	if (summary->signature_count == 0)
 		return copy;
 

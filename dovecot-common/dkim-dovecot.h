@@ -65,8 +65,13 @@ struct dkim_signature_summary {
 
 struct dkim_summary {
 	enum dkim_result verdict;
-	/* Domain of the single From address, NULL if there is none */
+	/* The author domain (dkim.h), NULL if there is none: then no
+	   signature is aligned, and no_author_domain says why (a phrase of
+	   dkim_author_status_text()).  An author domain Dovecot's own reading
+	   of the From field (message_address_parse(), what IMAP ENVELOPE and
+	   Sieve's address test see) does not confirm is none. */
 	const char *from_domain;
+	const char *no_author_domain;
 	const struct dkim_signature_summary *signatures;
 	unsigned int signature_count;
 	/* DKIM-Signature fields beyond dkim_max_signatures */
@@ -76,8 +81,9 @@ struct dkim_summary {
 	bool unreadable;
 };
 
-/* Verifies mail's message (read once as a stream) and returns the summary,
-   allocated from pool.  Logs one info line with the verdict, which is also
+/* Verifies mail's message (read once as a stream), checks the author
+   domain against Dovecot's reading of the From field (see dkim_summary) and
+   returns the summary, allocated from pool.  Logs one info line with the verdict, which is also
    the dkim_verify_finished event, a child of event (from
    dkim_event_create()).  If
    verifier_r is not NULL it receives the finished verifier (for

@@ -103,6 +103,46 @@ dkim_message_failed(struct dkim_message *msg, const char *reason)
 	msg->reason = p_strdup(msg->pool, reason);
 }
 
+/* The author, by the rule the verifiers apply (dkim.h, "The author
+ * domain"), and as Dovecot reads it: the address the recipient's mail
+ * client shows is the first that message_address_parse() finds, and the
+ * local part for SigningTable patterns is taken from there.  Both must
+ * name the same single mailbox, or the message is not signed. */
+static void
+dkim_message_read_author(struct dkim_message *msg,
+			 const unsigned char *value, size_t size)
+{
+	const char *shown = str_sanitize(t_strndup(value, size), SANITIZE_MAX);
+	char *domain;
+	enum dkim_author_status status =
+		dkim_author_domain((const char *)value, size, &domain);
+
+	if (status != DKIM_AUTHOR_FOUND) {
+		dkim_message_unauthorized(msg, t_strdup_printf(
+			"no author domain (%s): %s",
+			dkim_author_status_text(status), shown),
+			"From field must hold exactly one valid address");
+		return;
+	}
+	struct message_address *addr =
+		message_address_parse(msg->pool, value, size, 2, 0);
+	bool agreed = addr != NULL && addr->next == NULL &&
+		!addr->invalid_syntax && addr->domain != NULL &&
+		strcasecmp(addr->domain, domain) == 0;
+	if (agreed)
+		msg->from_domain = p_strdup(msg->pool, domain);
+	free(domain);
+	if (!agreed) {
+		dkim_message_unauthorized(msg, t_strdup_printf(
+			"no author domain (%s): %s", dkim_author_status_text(
+				DKIM_AUTHOR_DISPUTED), shown),
+			"From field must hold exactly one valid address");
+		return;
+	}
+	msg->from_address = p_strdup_printf(msg->pool, "%s@%s", addr->mailbox,
+					    msg->from_domain);
+}
+
 /* Finds the single From address.  Returns -1 on a read error (the outcome
  * is then set), 0 otherwise (from_address stays NULL if there is none). */
 static int
@@ -150,21 +190,7 @@ dkim_message_read_from(struct dkim_message *msg)
 			"Message has more than one From field");
 		return 0;
 	}
-	struct message_address *addr =
-		message_address_parse(msg->pool, from_value, from_size, 2, 0);
-	if (addr == NULL || addr->next != NULL || addr->invalid_syntax ||
-	    addr->mailbox == NULL || addr->mailbox[0] == '\0' ||
-	    addr->domain == NULL || addr->domain[0] == '\0') {
-		dkim_message_unauthorized(msg, t_strdup_printf(
-			"From is not one valid address: %s",
-			str_sanitize(t_strndup(from_value, from_size),
-				     SANITIZE_MAX)),
-			"From field must hold exactly one valid address");
-		return 0;
-	}
-	msg->from_domain = p_strdup(msg->pool, t_str_lcase(addr->domain));
-	msg->from_address = p_strdup_printf(msg->pool, "%s@%s", addr->mailbox,
-					    msg->from_domain);
+	dkim_message_read_author(msg, from_value, from_size);
 	return 0;
 }
 

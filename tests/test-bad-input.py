@@ -124,10 +124,12 @@ class Setup:
 
 # What dkim-verify -v prints: the Authentication-Results field (a first line
 # and TAB-led continuation lines), a line per signature, the ARC chain, the
-# verdict.  Text from a message that broke out of its place would not fit.
+# author domain, the verdict.  Text from a message that broke out of its
+# place would not fit.
 _VERIFY_OUTPUT = re.compile(rb"Authentication-Results: [\x20-\x7e]+\n(?:\t[\x20-\x7e]+\n)*"
                             rb"(?:signature [0-9]+: [\x20-\x7e]+\n)*(?:skipped: [\x20-\x7e]+\n)?"
-                            rb"(?:arc: [\x20-\x7e]+\n)?verdict: [a-z]+\n")
+                            rb"(?:arc: [\x20-\x7e]+\n)?from: (?:[a-z0-9._-]+|none \([a-zA-Z ]+\))\n"
+                            rb"verdict: [a-z]+\n")
 
 
 def check_bounded(setup, label, done):
@@ -251,6 +253,54 @@ def message_cases(setup):
            signed.replace(b"c=relaxed/relaxed;",
                           b"c=relaxed\rX-Injected: yes\xff\r\n\t/x;", 1),
            "permerror", ["permerror"], ["unknown-canonicalization"])
+
+
+# From fields that a reader (Sieve's address test, IMAP's ENVELOPE) takes for
+# bank.example, and the reason they have no author domain (security review).
+SPOOFED_FROM = [
+    (b"alerts@bank.example@evil.example", "the From field is not valid address syntax"),
+    (b"alerts@bank.example x@evil.example", "the From field is not valid address syntax"),
+    (b"<a@bank.example,x@evil.example>", "the From field is not valid address syntax"),
+    (b"<a@bank.example x@evil.example>", "the From field is not valid address syntax"),
+    (b"a@bank.example\0 x@evil.example", "the From field is not valid address syntax"),
+    (b"Bank <alerts@bank.example>\r\n x@evil.example", "the From field is not valid address syntax"),
+    (b"alerts@bank.example, x@evil.example", "several mailboxes in the From field"),
+    (b"Bank: alerts@bank.example;", "a group in the From field"),
+]
+
+
+def from_cases(setup):
+    """The author domain (dkim-verify(1), AUTHOR DOMAIN): several From fields are policy
+    whatever the signature; a From that readers may take for another author has none,
+    which -v and the Authentication-Results field say; dkim-sign refuses to sign it."""
+    signed = setup.sign(BASE)
+    _, got = setup.verify(signed)
+    tap.eq(got.author, "example.com", "an ordinary From: its author domain")
+
+    added = b"From: Bank <alerts@bank.example>\r\n" + signed
+    expect(setup, "a From added above the oversigned one", added, "policy", ["policy"],
+           ["multiple-from"])
+    _, got = setup.verify(added)
+    tap.ok("2 From fields" in got.signatures[0].explanation
+           and got.author == "none (several From fields)",
+           "an added From: the reason is the ambiguous author, not the broken hash",
+           f"{got.signatures}\n{got.author}")
+
+    for value, why in SPOOFED_FROM:
+        label = f"From: {value!r}"
+        message = BASE.replace(b"Alice <alice@example.com>", value)
+        spoofed = oracles.DKIMPY.sign(message, DOMAIN, "sel", setup.key, timestamp=NOW)
+        expect(setup, f"{label}, signed by dkimpy", spoofed, "pass", ["pass"])
+        _, got = setup.verify(spoofed)
+        tap.ok(got.author == f"none ({why})"
+               and f"(no author domain: {why})" in got.authres.replace("\n\t", " "),
+               f"{label}: no author domain, and -v and the A-R say why",
+               f"{got.author}\n{got.authres}")
+        refused = run([tool("dkim-sign"), "-d", DOMAIN, "-s", "sel", "-k", setup.key_file,
+                       setup.write("spoofed.eml", message)])
+        tap.ok(refused.returncode == 1 and f"no author domain ({why})" in refused.stderr
+               and refused.stdout == b"", f"{label}: dkim-sign refuses to sign",
+               f"exit {refused.returncode}\nstderr: {refused.stderr}")
 
 
 def long_key_name_case(setup):
@@ -411,6 +461,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         setup = Setup(tmp)
         message_cases(setup)
+        from_cases(setup)
         long_key_name_case(setup)
         streaming_case(setup)
         key_file_cases(setup)

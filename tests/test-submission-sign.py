@@ -4,7 +4,9 @@ signs what authenticated users submit and relays it to a sink; NSD serves the ke
 Covers: RSA, Ed25519 and dual signatures verified by dkim-verify (through NSD), dkimpy and
 OpenDKIM; an OpenDKIM KeyTable/SigningTable pair in the guides' format (refile: wildcards,
 several domains, '%'); the simple one-domain settings; who may sign what (own domain,
-dkim_sign_from, foreign From unsigned or rejected, no/several From); DATA and BDAT; a 20 MB
+dkim_sign_from, foreign From unsigned or rejected, no/several From, a From without an author
+domain: the spoofed forms of the security review, or one Dovecot reads differently from
+dkimcore); DATA and BDAT; a 20 MB
 message; the relayed bytes (signature fields + the original, exact size); the per-message log
 line and its stats event; no errors or panics in Dovecot's log.
 """
@@ -200,6 +202,30 @@ def run_checks(dc, sink, dns, keys):
     tap.eq(len(log_lines_since(dc, start, r"dkim: rejected \(")), 3,
            "each rejection is logged")
 
+    # -- a From without an author domain (dkim-verify(1), AUTHOR DOMAIN) -----------------------
+    start = len(dc.log_text())
+    syntax = "the From field is not valid address syntax"
+    for value, why in ((b"alice@example.com@evil.example", syntax),
+                       (b"alice@example.com x@evil.example", syntax),
+                       (b"alice@example.com, x@evil.example",
+                        "several mailboxes in the From field"),
+                       (b'"alice".x@example.com',
+                        "the From field reads differently to mail clients")):
+        what = f"From: {value.decode()}"
+        data = ss.message(None, "no author", extra_headers=b"From: " + value + b"\r\n")
+        tap.eq(submit(dc, ALICE, "alice@example.com", data), None,
+               f"{what}, unsigned policy: accepted")
+        tap.ok(not ss.signature_headers(ss.relayed_one(sink, what).data),
+               f"{what}: relayed unsigned")
+        tap.ok(log_lines_since(dc, start, r"dkim: not signed \(user=alice@example\.com, "
+                               r"from_domain=\(none\)\): no author domain \(" + re.escape(why)),
+               f"{what}: logged why", dc.log_text()[start:])
+        start = len(dc.log_text())
+    refusal = submit(dc, RUTH, RUTH, ss.message(None, "no author", extra_headers=(
+        b"From: ruth@example.com@evil.example\r\n")))
+    tap.ok(refusal is not None and refusal[0] == 550 and "5.7.1" in refusal[1],
+           "a From without an author domain, reject policy: 550 5.7.1", refusal)
+
     # -- the stats event ----------------------------------------------------------------------
     dump = subprocess.run(["doveadm", "-c", dc.config_file, "stats", "dump"],
                           capture_output=True, text=True, timeout=30)
@@ -210,8 +236,8 @@ def run_checks(dc, sink, dns, keys):
         counts = {row[0]: int(row[column]) for row in rows[1:]
                   if column is not None and row[0].startswith("dkim_sign_")}
     # dave's mail (dkim_sign = no) makes no event
-    tap.ok(counts.get("dkim_sign_signed") == 7 and counts.get("dkim_sign_unsigned") == 3 and
-           counts.get("dkim_sign_rejected") == 3,
+    tap.ok(counts.get("dkim_sign_signed") == 7 and counts.get("dkim_sign_unsigned") == 7 and
+           counts.get("dkim_sign_rejected") == 4,
            "dkim_sign_finished events counted by a stats metric, grouped by result",
            dump.stdout + dump.stderr)
 

@@ -78,6 +78,20 @@ print_arc(const dkim_verifier *verifier)
 	putchar('\n');
 }
 
+/* "from: DOMAIN", the author domain alignment would compare d= with, or
+ * "from: none (WHY)". */
+static void
+print_author(const dkim_verifier *verifier)
+{
+	const char *domain = dkim_verifier_from_domain(verifier);
+
+	if (domain != NULL)
+		printf("from: %s\n", domain);
+	else
+		printf("from: none (%s)\n", dkim_author_status_text(
+			dkim_verifier_author_status(verifier)));
+}
+
 static void
 verify_stream(dkim_verifier *verifier, FILE *input)
 {
@@ -179,6 +193,7 @@ main(int argc, char *argv[])
 			       dkim_verifier_skipped_signatures(verifier) == 1 ?
 			       "" : "s");
 		print_arc(verifier);
+		print_author(verifier);
 		printf("verdict: %s\n",
 		       dkim_result_name(dkim_verifier_verdict(verifier)));
 	}

@@ -46,11 +46,18 @@ void dkim_buf_set_length(struct dkim_buf *buf, size_t len);
 char *dkim_buf_steal(struct dkim_buf *buf);
 void dkim_buf_free(struct dkim_buf *buf);
 
-/* ---- text ---- */
+/* ---- ASCII text (ascii.c) ---- */
 static inline bool
 dkim_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
 }
+static inline char
+dkim_ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+}
+/* Lowercases the ASCII letters of a NUL-terminated string in place. */
+void dkim_ascii_lowercase(char *str);
 
 #endif

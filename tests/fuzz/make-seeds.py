@@ -8,11 +8,13 @@ target documents at its top:
   keyrecord  TXT values of every DNS table, and the raw key record files
   verify     "<table lines>\\n%% now=...\\n<message>": each message with the
              records its signatures name and a clock just after its t=
-  from       From field values
+  from       From field values, and the spoofed From fields of the security
+             review (FROM_REPRODUCERS)
   authres    (ARC-)Authentication-Results field values
   sign       each message after an option byte (simple and relaxed, with l=)
   arc        each message after an option byte (relaxed, chunks of 8 bytes)
-The seeds are derived at run time and never kept in the repository."""
+The seeds are derived at run time and never kept in the repository; only the
+reproducers below are written here."""
 import hashlib
 import os
 import re
@@ -21,6 +23,21 @@ import sys
 import yaml
 
 TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign", "arc")
+# From values a reader takes for bank.example, which once gave evil.example
+# as the author domain, and forms around them.
+FROM_REPRODUCERS = (
+    b" alerts@bank.example@evil.example\r\n",
+    b" alerts@bank.example x@evil.example\r\n",
+    b" <a@bank.example,x@evil.example>\r\n",
+    b" <a@bank.example x@evil.example>\r\n",
+    b" a@bank.example\0 x@evil.example\r\n",
+    b" a@bank.example\0, x@evil.example\r\n",
+    b" alerts@bank.example <x@evil.example>\r\n",
+    b" Bank <alerts@bank.example>\r\n x@evil.example\r\n",
+    b" Bank: alerts@bank.example;, x@evil.example\r\n",
+    b" \"Bank, Inc.\" <@route.example,@[IPv6:2001:db8::1]:alerts@bank.example> (x@evil)\r\n",
+    b" (a (nested) comment) alerts . x @ bank (c) . example\r\n",
+)
 MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
 # The default clock of fuzz-verify, for messages without t=.
 DEFAULT_NOW = 1700000000
@@ -178,6 +195,8 @@ def main():
         seeds.add_table(table)
     add_files(seeds, corpus, tables)
     add_arc_suite(seeds, corpus)
+    for value in FROM_REPRODUCERS:
+        seeds.add("from", value)
     print(" ".join(f"{target}={n}" for target, n in seeds.count.items()))
 
 

@@ -36,6 +36,7 @@ class Verification:
     signatures: list = field(default_factory=list)
     stderr: str = ""
     arc: str = ""       # the -v line "arc: cv=... " (ARC sets only), without "arc: "
+    author: str = ""    # the -v line "from: ...": the author domain, or "none (why)"
 
     def results(self):
         return [s.result for s in self.signatures]
@@ -55,7 +56,7 @@ _SIG_RE = re.compile(
 def parse_verify_output(returncode, stdout, stderr=""):
     """Parses `dkim-verify -v` output."""
     lines = stdout.splitlines()
-    authres, verdict, sigs, arc = [], None, [], ""
+    authres, verdict, sigs, arc, author = [], None, [], "", ""
     for line in lines:
         m = _SIG_RE.match(line)
         if m:
@@ -63,11 +64,13 @@ def parse_verify_output(returncode, stdout, stderr=""):
                                   m[8] or "", m[9] or ""))
         elif line.startswith("arc: "):
             arc = line[len("arc: "):]
+        elif line.startswith("from: "):
+            author = line[len("from: "):]
         elif line.startswith("verdict: "):
             verdict = line[len("verdict: "):]
         elif line.startswith("Authentication-Results:") or line.startswith("\t"):
             authres.append(line)
-    return Verification(returncode, "\n".join(authres), verdict, sigs, stderr, arc)
+    return Verification(returncode, "\n".join(authres), verdict, sigs, stderr, arc, author)
 
 
 def verify(message, *args, timeout=60):
