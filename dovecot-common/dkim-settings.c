@@ -48,7 +48,7 @@ static void
 reader_invalid(struct dkim_setting_reader *reader, const char *name,
 	       const char *value, const char *expected)
 {
-	dkim_setting_reader_error(reader, name, "invalid value '%s': %s",
+	dkim_setting_reader_error(reader, name, "Invalid value '%s': %s",
 		str_sanitize(value, DKIM_SETTING_MAX_QUOTED), expected);
 }
 
