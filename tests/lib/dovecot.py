@@ -218,7 +218,11 @@ class _Syntax24:
 
     @staticmethod
     def attribute_dict():
-        return "mail_attribute {\n  dict file {\n    path = %{home}/dovecot-attributes\n  }\n}\n"
+        # 2.4.1's default imap_capability lacks URLAUTH (2.3 added it whenever the
+        # attribute dict and imap_urlauth_host were set): GENURLAUTH and BURL work, but
+        # clients would not know.
+        return ("mail_attribute {\n  dict file {\n    path = %{home}/dovecot-attributes\n  }\n}\n"
+                "imap_capability {\n  URLAUTH = yes\n  \"URLAUTH=BINARY\" = yes\n}\n")
 
     @staticmethod
     def plugins_and_sieve(plugin_settings, plugin_dir, sieve_plugins, sieve_extensions):
