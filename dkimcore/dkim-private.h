@@ -64,6 +64,11 @@ dkim_is_wsp(unsigned char c)
 {
 	return c == ' ' || c == '\t';
 }
+static inline unsigned char
+dkim_ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
 bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
 /* Copies `src` keeping printable US-ASCII only (others become '?'),

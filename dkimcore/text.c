@@ -6,20 +6,14 @@
 #include <string.h>
 #include <strings.h>
 
-static unsigned char
-ascii_lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
 bool
 dkim_mem_equal_icase(const char *a, size_t a_len, const char *b, size_t b_len)
 {
 	if (a_len != b_len)
 		return false;
 	for (size_t i = 0; i < a_len; i++) {
-		if (ascii_lower((unsigned char)a[i]) !=
-		    ascii_lower((unsigned char)b[i]))
+		if (dkim_ascii_lower((unsigned char)a[i]) !=
+		    dkim_ascii_lower((unsigned char)b[i]))
 			return false;
 	}
 	return true;
