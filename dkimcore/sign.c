@@ -51,7 +51,7 @@ dkim_signer_new(void)
 
 	/* A signer's input is our own user's message: the same cap as for
 	 * verification keeps a runaway header from exhausting memory. */
-	dkim_headers_init(&signer->headers, 4 * 1024 * 1024);
+	dkim_headers_init(&signer->headers, DKIM_DEFAULT_MAX_HEADER_BYTES);
 	dkim_body_canons_init(&signer->body_canons);
 	return signer;
 }
@@ -466,8 +466,8 @@ dkim_signer_finish(dkim_signer *signer, struct dkim_error *error)
 		start_body(signer);
 	}
 	dkim_body_canons_finish(&signer->body_canons);
-	if (signer->headers.overflow) {
-		dkim_error_set(error, "header block too large to sign");
+	if (signer->headers.overflow != DKIM_REASON_NONE) {
+		dkim_error_set(error, "%s", signer->headers.overflow_text);
 		return -1;
 	}
 	if (signer->headers.data.len > 0 &&
