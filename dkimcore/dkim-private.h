@@ -35,6 +35,9 @@
 #define DKIM_DEFAULT_MAX_HEADER_BYTES (4 * 1024 * 1024)
 #define DKIM_MAX_HEADER_FIELDS 100000
 #define DKIM_MAX_FIELD_NAMES 1000
+/* Entries in a signature's h= (rspamd has the same cap): a few dozen in
+ * real mail, twice that when every field is oversigned. */
+#define DKIM_MAX_SIGNED_HEADERS 1000
 
 /* ---- memory (alloc.c) ----
  * Allocation failure aborts the process, as Dovecot itself does: every
@@ -608,7 +611,8 @@ int dkim_sign_request_init(struct dkim_sign_request *req,
 void dkim_sign_request_start(struct dkim_sign_request *req,
 			     struct dkim_body_canons *bcs);
 /* After the body: appends the signed field, ending in CRLF, to `out`.
- * `instance` is an AMS's i=. */
+ * `instance` is an AMS's i=.  Fails when h= would list more than
+ * DKIM_MAX_SIGNED_HEADERS fields. */
 int dkim_sign_request_make(const struct dkim_sign_request *req,
 			   struct dkim_headers *headers, unsigned instance,
 			   struct dkim_buf *out, struct dkim_error *error);

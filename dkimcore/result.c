@@ -75,6 +75,7 @@ static const struct {
 	[DKIM_REASON_FUTURE] = { "future-timestamp", DKIM_RESULT_PERMERROR },
 	[DKIM_REASON_EXPIRY_BEFORE_TIMESTAMP] = { "expiry-before-timestamp", DKIM_RESULT_PERMERROR },
 	[DKIM_REASON_HEADER_TOO_LARGE] = { "header-too-large", DKIM_RESULT_PERMERROR },
+	[DKIM_REASON_SIG_TOO_MANY_HEADERS] = { "too-many-signed-headers", DKIM_RESULT_PERMERROR },
 	[DKIM_REASON_HEADER_TOO_MANY_NAMES] = { "too-many-field-names", DKIM_RESULT_PERMERROR },
 	[DKIM_REASON_KEY_NOT_FOUND] = { "no-key", DKIM_RESULT_PERMERROR },
 	[DKIM_REASON_KEY_MULTIPLE] = { "multiple-keys", DKIM_RESULT_PERMERROR },
