@@ -269,10 +269,10 @@ dkim_arc_chain_collect(struct dkim_arc_chain *chain,
 		chain->decided = true; /* no ARC: cv=none */
 		return true;
 	}
-	if (headers->overflow) {
+	if (headers->overflow != DKIM_REASON_NONE) {
 		/* ARC fields may be among those dropped. */
-		chain_fail(chain, DKIM_REASON_HEADER_TOO_LARGE, 0,
-			   "header block too large to validate the ARC chain");
+		chain_fail(chain, headers->overflow, 0, "%s: the ARC chain "
+			   "cannot be validated", headers->overflow_text);
 		return false;
 	}
 	return check_structure(chain);

@@ -12,12 +12,6 @@
 
 static const char crlf[] = "\r\n";
 
-static unsigned char
-lower(unsigned char c)
-{
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
 /* ---- header fields ---- */
 
 static void
@@ -39,7 +33,7 @@ canon_header_relaxed(const char *field, size_t len, struct dkim_buf *dest)
 	while (name_len > 0 && dkim_is_wsp((unsigned char)field[name_len - 1]))
 		name_len--;
 	for (size_t i = 0; i < name_len; i++)
-		*out++ = (char)lower((unsigned char)field[i]);
+		*out++ = (char)dkim_ascii_lower((unsigned char)field[i]);
 
 	if (colon != NULL) {
 		bool wsp_pending = false, started = false;

@@ -20,6 +20,22 @@
 /* Longest sanitized string kept from a message (d=, s=, i=, ...). */
 #define DKIM_MAX_SHOWN 255
 
+/* What one message may make the library do.  dkim-verify(1), LIMITS,
+ * lists every limit a message can reach; keep it in step.
+ *
+ * The header block: its bytes (the verifier's default for
+ * dkim_verify_config.max_header_bytes, and the signer's cap), its fields,
+ * and the distinct names among them.  Past any of them the rest of the
+ * header block is dropped (dkim_headers.overflow).  Real mail has a few
+ * dozen names; the cap on them also bounds every index lookup, whatever
+ * the hash does (headers.c). */
+#define DKIM_DEFAULT_MAX_HEADER_BYTES (4 * 1024 * 1024)
+#define DKIM_MAX_HEADER_FIELDS 100000
+#define DKIM_MAX_FIELD_NAMES 1000
+/* Entries in a signature's h= (rspamd has the same cap): a few dozen in
+ * real mail, twice that when every field is oversigned. */
+#define DKIM_MAX_SIGNED_HEADERS 1000
+
 /* ---- text helpers (text.c) ---- */
 bool dkim_mem_equal_icase(const char *a, size_t a_len, const char *b,
 			  size_t b_len);
@@ -83,6 +99,26 @@ bool dkim_tag_value_is(const struct dkim_tag *tag, const char *value);
  * s=, t=), trimming FWS around each element.  Start with *pos = 0. */
 bool dkim_tag_list_next(const struct dkim_tag *tag, size_t *pos,
 			const char **item_r, size_t *item_len_r);
+
+/* ---- SipHash-2-4 (siphash.c) ---- */
+#define DKIM_SIPHASH_KEY_LEN 16
+
+struct dkim_siphash_key {
+	uint64_t k0, k1;
+};
+
+/* The key from its 16 bytes, as the SipHash paper orders them. */
+void dkim_siphash_key_set(struct dkim_siphash_key *key,
+			  const unsigned char bytes[DKIM_SIPHASH_KEY_LEN]);
+uint64_t dkim_siphash(const struct dkim_siphash_key *key, const void *data,
+		      size_t len);
+/* The SipHash of the data with its ASCII letters lowercased. */
+uint64_t dkim_siphash_icase(const struct dkim_siphash_key *key,
+			    const void *data, size_t len);
+/* A random key, made once per process from getrandom() (the process
+ * aborts if the kernel has no randomness to give).  Read-only, so safe to
+ * share between threads. */
+const struct dkim_siphash_key *dkim_siphash_process_key(void);
 
 /* ---- SHA-256 and public-key primitives (crypto.c) ---- */
 struct dkim_sha256 {
@@ -207,7 +243,7 @@ struct dkim_header_field {
 	size_t len;		/* including the final CRLF */
 	size_t name_len;	/* 0 if the line has no colon */
 	ssize_t prev_same_name;	/* index of the field above with the same
-				   name, or -1; filled by _index() */
+				   name, or -1 */
 };
 
 struct dkim_name_slot;
@@ -217,7 +253,12 @@ struct dkim_headers {
 	struct dkim_header_field *fields;
 	size_t count, alloc;
 	size_t max_bytes;
-	bool overflow;		/* data reached max_bytes; rest dropped */
+	/* DKIM_REASON_NONE, or the limit past which the rest of the header
+	 * block was dropped: HEADER_TOO_LARGE for max_bytes or
+	 * DKIM_MAX_HEADER_FIELDS, HEADER_TOO_MANY_NAMES for
+	 * DKIM_MAX_FIELD_NAMES; overflow_text says which, for results. */
+	enum dkim_reason overflow;
+	char overflow_text[80];
 	bool complete;		/* blank line (or end of input) seen */
 
 	/* streaming state */
@@ -227,9 +268,12 @@ struct dkim_headers {
 	bool cr_pending;
 	bool blank_cr;		/* a line started with CR */
 
-	/* name index for bottom-up selection */
+	/* Name index for bottom-up selection, filled as fields arrive:
+	 * open addressing on a keyed hash, at most half full. */
+	const struct dkim_siphash_key *hash_key;
 	struct dkim_name_slot *slots;
 	size_t slot_count;
+	size_t name_count;	/* distinct names */
 };
 
 void dkim_headers_init(struct dkim_headers *headers, size_t max_bytes);
@@ -242,7 +286,8 @@ void dkim_headers_finish(struct dkim_headers *headers);
 const char *dkim_headers_field(const struct dkim_headers *headers, size_t i);
 bool dkim_headers_name_is(const struct dkim_headers *headers, size_t i,
 			  const char *name);
-size_t dkim_headers_count_name(struct dkim_headers *headers,
+/* Fields named `name` (any case). */
+size_t dkim_headers_count_name(const struct dkim_headers *headers,
 			       const char *name, size_t name_len);
 
 /* Bottom-up selection (RFC 6376 §5.4.2): for each name, returns the index
@@ -522,7 +567,8 @@ int dkim_sign_request_init(struct dkim_sign_request *req,
 void dkim_sign_request_start(struct dkim_sign_request *req,
 			     struct dkim_body_canons *bcs);
 /* After the body: appends the signed field, ending in CRLF, to `out`.
- * `instance` is an AMS's i=. */
+ * `instance` is an AMS's i=.  Fails when h= would list more than
+ * DKIM_MAX_SIGNED_HEADERS fields. */
 int dkim_sign_request_make(const struct dkim_sign_request *req,
 			   struct dkim_headers *headers, unsigned instance,
 			   struct dkim_buf *out, struct dkim_error *error);

@@ -81,7 +81,10 @@ enum dkim_reason {
 	DKIM_REASON_EXPIRED,		/* x= in the past */
 	DKIM_REASON_FUTURE,		/* t= in the future */
 	DKIM_REASON_EXPIRY_BEFORE_TIMESTAMP, /* x= not after t= */
-	DKIM_REASON_HEADER_TOO_LARGE,	/* header block over the cap */
+	DKIM_REASON_HEADER_TOO_LARGE,	/* header block over the byte or
+					   field cap */
+	DKIM_REASON_SIG_TOO_MANY_HEADERS, /* h= lists too many fields */
+	DKIM_REASON_HEADER_TOO_MANY_NAMES, /* too many distinct field names */
 
 	/* permerror: the key */
 	DKIM_REASON_KEY_NOT_FOUND,	/* NXDOMAIN or no TXT record */
@@ -491,10 +494,13 @@ int dkim_signer_add(dkim_signer *signer,
 		    const struct dkim_sign_config *config,
 		    struct dkim_error *error);
 void dkim_signer_feed(dkim_signer *signer, const void *data, size_t size);
-/* Computes the signatures.  Fails for a header block over the cap, and
- * for a message without an author domain (no From field, several, or one
- * without exactly one valid mailbox: see "The author domain"), except
- * that an ARC seal alone needs only exactly one From field. */
+/* Computes the signatures.  Fails for a message without an author domain
+ * (no From field, several, or one without exactly one valid mailbox: see
+ * "The author domain"; an ARC seal alone needs only exactly one From
+ * field), for a header block over a limit of dkim-verify(1), LIMITS (the
+ * verifier's default byte cap, the field count, distinct field names), and
+ * when the message repeats the fields to sign so often that h= would list
+ * more fields than verifiers accept. */
 int dkim_signer_finish(dkim_signer *signer, struct dkim_error *error);
 /* The fields to prepend to the message, each folded at 78 characters and
  * ending in CRLF: the ARC set if one was made (dkim_signer_add_arc_seal()),

@@ -1,18 +1,28 @@
 /* The header block: read from a stream, kept with CRLF line endings, split
  * into fields, and indexed by name for bottom-up selection (RFC 6376
- * §5.4.2).  Memory is bounded by max_bytes and DKIM_MAX_HEADER_FIELDS;
- * beyond them the rest of the header block is scanned but dropped and
- * `overflow` is set. */
+ * §5.4.2).  Memory is bounded by max_bytes, DKIM_MAX_HEADER_FIELDS and
+ * DKIM_MAX_FIELD_NAMES; beyond them the rest of the header block is
+ * scanned but dropped and `overflow` says which limit was reached.
+ *
+ * The index is the one place where the sender chooses the keys of a hash
+ * table: a hash the sender can predict lets them send thousands of names
+ * that all land on one slot, and make each lookup walk all of them (70
+ * seconds of CPU for a 4 MiB header block, security issue, bug 3).  So
+ * the hash is keyed with a per-process secret (SipHash), and the
+ * distinct-name cap bounds each probe at DKIM_MAX_FIELD_NAMES slots even
+ * if the hash were beaten. */
 #include "dkim-private.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DKIM_MAX_HEADER_FIELDS 100000
+/* Room for the few dozen names of ordinary mail without growing. */
+#define INITIAL_SLOTS 64
 
 struct dkim_name_slot {
-	uint32_t hash;
-	ssize_t last;		/* bottom-most field with this name */
+	uint64_t hash;
+	ssize_t last;		/* bottom-most field with this name; -1: empty */
 	ssize_t cursor;		/* next field to select, bottom-up */
 	size_t count;
 };
@@ -23,16 +33,32 @@ dkim_headers_init(struct dkim_headers *headers, size_t max_bytes)
 	memset(headers, 0, sizeof(*headers));
 	headers->max_bytes = max_bytes;
 	headers->at_line_start = true;
+	headers->hash_key = dkim_siphash_process_key();
+}
+
+static void DKIM_ATTR_FORMAT(3, 4)
+set_overflow(struct dkim_headers *headers, enum dkim_reason reason,
+	     const char *fmt, ...)
+{
+	va_list args;
+
+	headers->overflow = reason;
+	headers->in_field = false;
+	va_start(args, fmt);
+	vsnprintf(headers->overflow_text, sizeof(headers->overflow_text),
+		  fmt, args);
+	va_end(args);
 }
 
 static void
 store(struct dkim_headers *headers, const void *data, size_t size)
 {
-	if (headers->overflow)
+	if (headers->overflow != DKIM_REASON_NONE)
 		return;
 	if (headers->data.len + size > headers->max_bytes) {
-		headers->overflow = true;
-		headers->in_field = false;
+		set_overflow(headers, DKIM_REASON_HEADER_TOO_LARGE,
+			     "the header block is larger than %zu bytes",
+			     headers->max_bytes);
 		return;
 	}
 	dkim_buf_append(&headers->data, data, size);
@@ -63,14 +89,113 @@ field_name_length(const char *field, size_t len)
 	return name_len;
 }
 
+/* ---- name index ---- */
+
+static uint64_t
+name_hash(const struct dkim_headers *headers, const char *name, size_t len)
+{
+	return dkim_siphash_icase(headers->hash_key, name, len);
+}
+
+/* The slot of the name, or the empty slot where it would go.  The table
+ * is never full, and holds at most DKIM_MAX_FIELD_NAMES names: so many
+ * steps at most, and with a hash no sender can aim, one or two. */
+static struct dkim_name_slot *
+slot_find(const struct dkim_headers *headers, const char *name, size_t len,
+	  uint64_t hash)
+{
+	size_t mask = headers->slot_count - 1;
+
+	for (size_t i = (size_t)hash & mask;; i = (i + 1) & mask) {
+		struct dkim_name_slot *slot = &headers->slots[i];
+		if (slot->last < 0)
+			return slot; /* empty */
+		const struct dkim_header_field *field =
+			&headers->fields[slot->last];
+		if (slot->hash == hash &&
+		    dkim_mem_equal_icase(headers->data.data + field->offset,
+					 field->name_len, name, len))
+			return slot;
+	}
+}
+
+static void
+resize_slots(struct dkim_headers *headers, size_t slot_count)
+{
+	struct dkim_name_slot *old = headers->slots;
+	size_t old_count = headers->slot_count, mask = slot_count - 1;
+
+	headers->slots = dkim_malloc(slot_count * sizeof(*headers->slots));
+	headers->slot_count = slot_count;
+	for (size_t i = 0; i < slot_count; i++)
+		headers->slots[i].last = -1;
+	/* The names are distinct: each goes to the first empty slot. */
+	for (size_t i = 0; i < old_count; i++) {
+		if (old[i].last < 0)
+			continue;
+		size_t j = (size_t)old[i].hash & mask;
+		while (headers->slots[j].last >= 0)
+			j = (j + 1) & mask;
+		headers->slots[j] = old[i];
+	}
+	free(old);
+}
+
+/* Adds the last field to the index; false if its name is one too many. */
+static bool
+index_field(struct dkim_headers *headers, size_t index)
+{
+	struct dkim_header_field *field = &headers->fields[index];
+	const char *name = headers->data.data + field->offset;
+
+	field->prev_same_name = -1;
+	if (field->name_len == 0)
+		return true;
+	if (headers->slots == NULL)
+		resize_slots(headers, INITIAL_SLOTS);
+
+	uint64_t hash = name_hash(headers, name, field->name_len);
+	struct dkim_name_slot *slot =
+		slot_find(headers, name, field->name_len, hash);
+	if (slot->last < 0) {
+		if (headers->name_count == DKIM_MAX_FIELD_NAMES)
+			return false;
+		headers->name_count++;
+		if (headers->name_count * 2 > headers->slot_count) {
+			resize_slots(headers, headers->slot_count * 2);
+			slot = slot_find(headers, name, field->name_len, hash);
+		}
+		slot->hash = hash;
+		slot->count = 0;
+	}
+	field->prev_same_name = slot->last;
+	slot->last = (ssize_t)index;
+	slot->count++;
+	return true;
+}
+
+static struct dkim_name_slot *
+index_lookup(const struct dkim_headers *headers, const char *name, size_t len)
+{
+	if (headers->slots == NULL || len == 0)
+		return NULL;
+	struct dkim_name_slot *slot =
+		slot_find(headers, name, len, name_hash(headers, name, len));
+	return slot->last < 0 ? NULL : slot;
+}
+
+/* ---- fields ---- */
+
 static void
 finish_field(struct dkim_headers *headers)
 {
-	if (!headers->in_field || headers->overflow)
+	if (!headers->in_field || headers->overflow != DKIM_REASON_NONE)
 		return;
 	headers->in_field = false;
 	if (headers->count == DKIM_MAX_HEADER_FIELDS) {
-		headers->overflow = true;
+		set_overflow(headers, DKIM_REASON_HEADER_TOO_LARGE,
+			     "the header block has more than %u fields",
+			     DKIM_MAX_HEADER_FIELDS);
 		return;
 	}
 	if (headers->count == headers->alloc) {
@@ -78,12 +203,18 @@ finish_field(struct dkim_headers *headers)
 		headers->fields = dkim_realloc(headers->fields,
 			headers->alloc * sizeof(*headers->fields));
 	}
-	struct dkim_header_field *field = &headers->fields[headers->count++];
+	struct dkim_header_field *field = &headers->fields[headers->count];
 	field->offset = headers->field_start;
 	field->len = headers->data.len - headers->field_start;
 	field->name_len = field_name_length(headers->data.data + field->offset,
 					    field->len);
-	field->prev_same_name = -1;
+	if (!index_field(headers, headers->count)) {
+		set_overflow(headers, DKIM_REASON_HEADER_TOO_MANY_NAMES,
+			     "the header block has more than %u distinct "
+			     "field names", DKIM_MAX_FIELD_NAMES);
+		return;
+	}
+	headers->count++;
 }
 
 static void
@@ -187,88 +318,12 @@ dkim_headers_name_is(const struct dkim_headers *headers, size_t i,
 				    field->name_len, name, strlen(name));
 }
 
-/* ---- name index ---- */
-
-static uint32_t
-name_hash(const char *name, size_t len)
-{
-	uint32_t hash = 2166136261u;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + ('a' - 'A'));
-		hash = (hash ^ c) * 16777619u;
-	}
-	return hash;
-}
-
-static struct dkim_name_slot *
-slot_find(struct dkim_headers *headers, const char *name, size_t len,
-	  uint32_t hash)
-{
-	size_t mask = headers->slot_count - 1;
-
-	for (size_t i = hash & mask;; i = (i + 1) & mask) {
-		struct dkim_name_slot *slot = &headers->slots[i];
-		if (slot->last < 0)
-			return slot; /* empty */
-		const struct dkim_header_field *field =
-			&headers->fields[slot->last];
-		if (slot->hash == hash &&
-		    dkim_mem_equal_icase(headers->data.data + field->offset,
-					 field->name_len, name, len))
-			return slot;
-	}
-}
-
-static void
-build_index(struct dkim_headers *headers)
-{
-	size_t slot_count = 16;
-
-	while (slot_count < headers->count * 2)
-		slot_count *= 2;
-	headers->slots = dkim_malloc(slot_count * sizeof(*headers->slots));
-	headers->slot_count = slot_count;
-	for (size_t i = 0; i < slot_count; i++)
-		headers->slots[i].last = -1;
-
-	for (size_t i = 0; i < headers->count; i++) {
-		struct dkim_header_field *field = &headers->fields[i];
-		if (field->name_len == 0)
-			continue;
-		const char *name = headers->data.data + field->offset;
-		uint32_t hash = name_hash(name, field->name_len);
-		struct dkim_name_slot *slot =
-			slot_find(headers, name, field->name_len, hash);
-		field->prev_same_name = slot->last;
-		if (slot->last < 0) {
-			slot->hash = hash;
-			slot->count = 0;
-		}
-		slot->last = (ssize_t)i;
-		slot->count++;
-	}
-}
-
-static struct dkim_name_slot *
-index_lookup(struct dkim_headers *headers, const char *name, size_t len)
-{
-	if (headers->slots == NULL)
-		build_index(headers);
-	if (len == 0)
-		return NULL;
-	struct dkim_name_slot *slot =
-		slot_find(headers, name, len, name_hash(name, len));
-	return slot->last < 0 ? NULL : slot;
-}
-
 size_t
-dkim_headers_count_name(struct dkim_headers *headers, const char *name,
+dkim_headers_count_name(const struct dkim_headers *headers, const char *name,
 			size_t name_len)
 {
-	struct dkim_name_slot *slot = index_lookup(headers, name, name_len);
+	const struct dkim_name_slot *slot =
+		index_lookup(headers, name, name_len);
 
 	return slot == NULL ? 0 : slot->count;
 }
@@ -278,8 +333,6 @@ dkim_headers_select(struct dkim_headers *headers,
 		    const struct dkim_header_name *names, size_t count,
 		    ssize_t *indexes_r)
 {
-	if (headers->slots == NULL)
-		build_index(headers);
 	for (size_t i = 0; i < headers->slot_count; i++)
 		headers->slots[i].cursor = headers->slots[i].last;
 
@@ -304,5 +357,6 @@ dkim_headers_free(struct dkim_headers *headers)
 	free(headers->slots);
 	headers->fields = NULL;
 	headers->slots = NULL;
-	headers->count = headers->alloc = headers->slot_count = 0;
+	headers->count = headers->alloc = 0;
+	headers->slot_count = headers->name_count = 0;
 }

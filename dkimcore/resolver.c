@@ -85,14 +85,15 @@ dkim_dns_answer_clear(struct dkim_dns_answer *answer)
 
 /* ---- queries and the cache ---- */
 
+/* Senders choose the names (d= and s=), and the cache outlives their
+ * messages: with a hash they could predict, a few hundred messages could
+ * pile all DKIM_RESOLVER_MAX_CACHED names into one chain, which every
+ * later lookup would walk.  Keyed, as the header index is (headers.c). */
 static size_t
 bucket_of(const char *qname)
 {
-	uint32_t hash = 2166136261u;
-
-	for (const char *p = qname; *p != '\0'; p++)
-		hash = (hash ^ (unsigned char)*p) * 16777619u;
-	return hash % DKIM_RESOLVER_BUCKETS;
+	return dkim_siphash(dkim_siphash_process_key(), qname, strlen(qname)) %
+		DKIM_RESOLVER_BUCKETS;
 }
 
 static void

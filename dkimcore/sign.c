@@ -51,7 +51,7 @@ dkim_signer_new(void)
 
 	/* A signer's input is our own user's message: the same cap as for
 	 * verification keeps a runaway header from exhausting memory. */
-	dkim_headers_init(&signer->headers, 4 * 1024 * 1024);
+	dkim_headers_init(&signer->headers, DKIM_DEFAULT_MAX_HEADER_BYTES);
 	dkim_body_canons_init(&signer->body_canons);
 	return signer;
 }
@@ -271,23 +271,46 @@ dkim_signer_feed(dkim_signer *signer, const void *data, size_t size)
 
 /* ---- writing and signing a field ---- */
 
-/* The h= list: each configured field as often as it occurs, bottom-up
- * order being implied; oversigned ones once more, so that no instance can
- * be added unnoticed. */
+/* How often a configured field is listed in h=: as often as it occurs,
+ * bottom-up order being implied; an oversigned one once more, so that no
+ * instance can be added unnoticed. */
+static size_t
+signed_times(const struct dkim_headers *headers,
+	     const struct dkim_sign_request *req, const char *name)
+{
+	size_t times = dkim_headers_count_name(headers, name, strlen(name));
+
+	return name_listed(req->oversign, SIZE_MAX, name) ? times + 1 : times;
+}
+
+/* The h= list, or NULL if it would be longer than verifiers accept
+ * (DKIM_MAX_SIGNED_HEADERS): the message repeats a signed field too
+ * often. */
 static struct dkim_header_name *
-signed_names(struct dkim_headers *headers,
-	     const struct dkim_sign_request *req, size_t *count_r)
+signed_names(const struct dkim_headers *headers,
+	     const struct dkim_sign_request *req, size_t *count_r,
+	     struct dkim_error *error)
 {
 	size_t count = 0, alloc = 16;
 	struct dkim_header_name *names = dkim_malloc(alloc * sizeof(*names));
 
 	for (size_t i = 0; req->headers[i] != NULL; i++) {
 		const char *name = req->headers[i];
-		size_t times = dkim_headers_count_name(headers, name,
-						       strlen(name));
-		if (name_listed(req->oversign, SIZE_MAX, name))
-			times++;
-		for (size_t t = 0; t < times; t++) {
+		size_t times = signed_times(headers, req, name);
+
+		if (count + times > DKIM_MAX_SIGNED_HEADERS) {
+			for (i++; req->headers[i] != NULL; i++)
+				times += signed_times(headers, req,
+						      req->headers[i]);
+			dkim_error_set(error, "h= would list %zu header "
+				       "fields, more than the %u verifiers "
+				       "accept: the message repeats signed "
+				       "fields too often", count + times,
+				       DKIM_MAX_SIGNED_HEADERS);
+			free(names);
+			return NULL;
+		}
+		for (; times > 0; times--) {
 			if (count == alloc) {
 				alloc *= 2;
 				names = dkim_realloc(names,
@@ -431,8 +454,10 @@ dkim_sign_request_make(const struct dkim_sign_request *req,
 	unsigned char digest[DKIM_SHA256_LEN];
 	size_t name_count;
 	struct dkim_header_name *names = signed_names(headers, req,
-						      &name_count);
+						      &name_count, error);
 
+	if (names == NULL)
+		return -1;
 	if (req->kind == DKIM_SIG_DKIM)
 		write_dkim_tags(&folder, &field, req, names, name_count);
 	else
@@ -464,8 +489,8 @@ dkim_signer_finish(dkim_signer *signer, struct dkim_error *error)
 		start_body(signer);
 	}
 	dkim_body_canons_finish(&signer->body_canons);
-	if (signer->headers.overflow) {
-		dkim_error_set(error, "header block too large to sign");
+	if (signer->headers.overflow != DKIM_REASON_NONE) {
+		dkim_error_set(error, "%s", signer->headers.overflow_text);
 		return -1;
 	}
 	if (signer->headers.data.len > 0 &&

@@ -165,7 +165,8 @@ parse_query_methods(struct dkim_signature *sig, const struct dkim_tag *tag)
 /* DKIM's h= must sign From (RFC 6376 §5.4).  An AMS need not, and an
  * empty element selects nothing (the ARC test suite expects both to
  * validate, as dkimpy does); but it must never sign an ARC-Seal, which
- * the sealer of the next hop adds (RFC 8617 §4.1.2). */
+ * the sealer of the next hop adds (RFC 8617 §4.1.2).  Either lists at
+ * most DKIM_MAX_SIGNED_HEADERS fields. */
 static void
 parse_signed_headers(struct dkim_signature *sig, const struct dkim_tag *tag)
 {
@@ -186,6 +187,13 @@ parse_signed_headers(struct dkim_signature *sig, const struct dkim_tag *tag)
 		if (!is_field_name(item, item_len)) {
 			dkim_signature_fail(sig, DKIM_REASON_SIG_SYNTAX,
 					    "malformed header list h=");
+			return;
+		}
+		if (sig->signed_header_count == DKIM_MAX_SIGNED_HEADERS) {
+			dkim_signature_fail(sig,
+				DKIM_REASON_SIG_TOO_MANY_HEADERS,
+				"h= lists more than %u header fields",
+				DKIM_MAX_SIGNED_HEADERS);
 			return;
 		}
 		if (sig->signed_header_count == alloc) {

@@ -19,7 +19,6 @@
 #define DKIM_DEFAULT_MAX_SIGNATURES 5
 #define DKIM_DEFAULT_DNS_TIMEOUT_MSECS 5000
 #define DKIM_DEFAULT_CLOCK_DRIFT 300
-#define DKIM_DEFAULT_MAX_HEADER_BYTES (4 * 1024 * 1024)
 
 struct verify_sig {
 	struct dkim_signature sig;
@@ -256,10 +255,9 @@ evaluate(dkim_verifier *verifier, struct verify_sig *vs,
 	vs->result.timestamp = sig->timestamp;
 	vs->result.expiration = sig->expiration;
 
-	if (verifier->headers.overflow) {
-		judge(vs, DKIM_REASON_HEADER_TOO_LARGE,
-		      "header block larger than %zu bytes",
-		      verifier->config.max_header_bytes);
+	if (verifier->headers.overflow != DKIM_REASON_NONE) {
+		judge(vs, verifier->headers.overflow, "%s: the message cannot "
+		      "be verified", verifier->headers.overflow_text);
 		return;
 	}
 	if (sig->error != DKIM_REASON_NONE) {
@@ -313,7 +311,8 @@ dkim_verifier_finish(dkim_verifier *verifier)
 
 	/* Too large to keep: judged (in evaluate()) as one unusable
 	 * signature, since what the dropped part held is unknown. */
-	if (verifier->headers.overflow && verifier->sig_count == 0)
+	if (verifier->headers.overflow != DKIM_REASON_NONE &&
+	    verifier->sig_count == 0)
 		verifier->sig_count = 1;
 
 	verifier->from_count =

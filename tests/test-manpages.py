@@ -8,7 +8,8 @@ For every tool:
 - the page's SYNOPSIS is the usage string, word for word;
 - the page has the sections an administrator looks for;
 - groff renders the page without a single warning (-ww), for UTF-8 and ASCII terminals.
-And dkim-verify(1) lists every reason code of dkimcore/result.c under REASON CODES.
+And dkim-verify(1) lists every reason code of dkimcore/result.c under REASON CODES, and
+under LIMITS every limit a message can reach, with the value dkimcore defines for it.
 
 Pages are rendered with groff into plain text, so the checks see what a reader sees, whatever
 macros produce it. DKIM_MAN_DIR replaces doc/ (to check the test itself against broken
@@ -176,6 +177,57 @@ def check_reason_codes():
            f"missing: {missing}\nadd an item for each to doc/dkim-verify.1, REASON CODES")
 
 
+# The items of dkim-verify(1), LIMITS: each tag, and the dkimcore constants it shows.
+LIMIT_ITEMS = [
+    ("Header block: {} MiB", ["DKIM_DEFAULT_MAX_HEADER_BYTES"], [lambda v: v >> 20]),
+    ("Header fields: {:,}", ["DKIM_MAX_HEADER_FIELDS"], None),
+    ("Distinct field names: {:,}", ["DKIM_MAX_FIELD_NAMES"], None),
+    ("Entries in h=: {:,}", ["DKIM_MAX_SIGNED_HEADERS"], None),
+    ("DKIM-Signature fields: {}", ["DKIM_DEFAULT_MAX_SIGNATURES"], None),
+    ("ARC sets: {}", ["DKIM_ARC_MAX_SETS"], None),
+    ("Tags: {}", ["DKIM_MAX_TAGS"], None),
+    ("Key name: {} octets", ["DKIM_MAX_DOMAIN_NAME"], None),
+    ("RSA keys: {} to {} bits", ["DKIM_RSA_MIN_BITS", "DKIM_RSA_MAX_BITS"], None),
+    ("DNS: {:g} seconds", ["DKIM_DEFAULT_DNS_TIMEOUT_MSECS"], [lambda v: v / 1000]),
+    ("Clock: {} seconds", ["DKIM_DEFAULT_CLOCK_DRIFT"], None),
+    ("Text shown: {} characters", ["DKIM_MAX_SHOWN"], None),
+]
+
+
+def dkimcore_constants():
+    """NAME -> value of the numeric #defines in dkimcore (products of numbers included)."""
+    constants = {}
+    core = os.path.join(dkimtools.SRCDIR, "dkimcore")
+    for name in sorted(os.listdir(core)):
+        if name.endswith((".c", ".h")):
+            with open(os.path.join(core, name), encoding="utf-8") as handle:
+                for macro, value in re.findall(r"^#define (DKIM_\w+) \(?([0-9][0-9 *]*)\)?",
+                                               handle.read(), re.M):
+                    product = 1
+                    for factor in value.split("*"):
+                        product *= int(factor)
+                    constants[macro] = product
+    return constants
+
+
+def check_limits():
+    page = os.path.join(MAN_DIR, "dkim-verify.1")
+    if not os.path.exists(page):
+        return
+    listed = item_lines(sections(render(page)[1]).get("LIMITS", []))
+    constants = dkimcore_constants()
+    for tag, names, convert in LIMIT_ITEMS:
+        if not tap.ok(all(name in constants for name in names),
+                      f"dkimcore defines {', '.join(names)}"):
+            continue
+        values = [constants[name] for name in names]
+        if convert:
+            values = [f(v) for f, v in zip(convert, values)]
+        expected = tag.format(*values)
+        tap.ok(expected in listed, f"dkim-verify(1): LIMITS has the item '{expected}'",
+               f"LIMITS items: {listed}")
+
+
 def main():
     if shutil.which("groff") is None:
         tap.skip("man pages", "groff is not installed")
@@ -183,6 +235,7 @@ def main():
     for tool in TOOLS:
         check_page(tool)
     check_reason_codes()
+    check_limits()
 
 
 if __name__ == "__main__":

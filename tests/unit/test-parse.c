@@ -181,6 +181,49 @@ test_signature(void)
 	dkim_signature_clear(&sig);
 }
 
+/* A signature field whose h= lists From `count` times, each preceded by
+ * `empty` empty elements. */
+static enum dkim_reason
+parse_h_list(enum dkim_signature_kind kind, size_t count, size_t empty)
+{
+	struct dkim_buf field = { 0 };
+
+	dkim_buf_append_str(&field, kind == DKIM_SIG_DKIM ?
+			    "DKIM-Signature: v=1; h=" :
+			    "ARC-Message-Signature: i=1; h=");
+	for (size_t i = 0; i < count; i++) {
+		for (size_t e = 0; e < empty; e++)
+			dkim_buf_append_c(&field, ':');
+		dkim_buf_append_str(&field, i == 0 ? "from" : ":from");
+	}
+	dkim_buf_append_str(&field, "; a=rsa-sha256; d=example.com; s=sel; "
+			    GOOD_BH "\r\n");
+	dkim_signature_clear(&sig);
+	dkim_signature_parse_kind(&sig, kind, field.data, field.len);
+	dkim_buf_free(&field);
+	return sig.error;
+}
+
+static void
+test_signed_header_cap(void)
+{
+	tap_is_int(parse_h_list(DKIM_SIG_DKIM, DKIM_MAX_SIGNED_HEADERS, 0),
+		   DKIM_REASON_NONE, "h= with DKIM_MAX_SIGNED_HEADERS entries");
+	tap_ok(sig.signed_header_count == DKIM_MAX_SIGNED_HEADERS,
+	       "all of them kept");
+	tap_is_int(parse_h_list(DKIM_SIG_DKIM, DKIM_MAX_SIGNED_HEADERS + 1, 0),
+		   DKIM_REASON_SIG_TOO_MANY_HEADERS, "one entry more: refused");
+	tap_is_str(sig.error_text, "h= lists more than 1000 header fields",
+		   "the explanation names the cap");
+	tap_is_int(parse_h_list(DKIM_SIG_ARC_MESSAGE, DKIM_MAX_SIGNED_HEADERS,
+				2),
+		   DKIM_REASON_NONE, "an AMS's empty elements do not count");
+	tap_is_int(parse_h_list(DKIM_SIG_ARC_MESSAGE,
+				DKIM_MAX_SIGNED_HEADERS + 1, 0),
+		   DKIM_REASON_SIG_TOO_MANY_HEADERS, "the AMS has the same cap");
+	dkim_signature_clear(&sig);
+}
+
 static enum dkim_reason
 parse_key(const char *record, struct dkim_key_record *info)
 {
@@ -266,6 +309,7 @@ main(void)
 	test_taglist();
 	test_base64();
 	test_signature();
+	test_signed_header_cap();
 	test_key_record();
 	test_alignment();
 	return tap_done();
