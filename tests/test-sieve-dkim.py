@@ -326,20 +326,21 @@ def check_errors(server):
             ('require "vnd.dovecot.dkim";\nif dkim :aligned { keep; }\n', "argument"),
             ('require "vnd.dovecot.dkim";\nif dkim :nonsense "pass" { keep; }\n', "nonsense"),
             ('if dkim "pass" { keep; }\n', "unknown test")):
-        output = dc.sieve_test("dave", script, message, check=False)
+        output = dc.sieve_test("dave", script, message,
+                               expect_status=dovecot.SIEVE_TEST_COMPILE_FAILED)
         tap.ok("error" in output.lower() and error in output,
                f"compile error: {script.splitlines()[-1]}", output)
 
     # A result word that can never match is a warning with :is, the default;
     # patterns for other match types are left alone.
     typo = 'require "vnd.dovecot.dkim";\nif dkim "passed" { keep; }\n'
-    output = dc.sieve_test("dave", typo, message, check=False)
+    output = dc.sieve_test("dave", typo, message)
     tap.ok("warning" in output.lower() and "'passed' is not a DKIM result" in output,
            "dkim \"passed\": a warning names the typo", output)
     for script in ('require "vnd.dovecot.dkim";\nif dkim ["pass", "PermError"] { keep; }\n',
                    'require "vnd.dovecot.dkim";\nif dkim :contains "err" { keep; }\n',
                    'require "vnd.dovecot.dkim";\nif dkim :matches "*error" { keep; }\n'):
-        output = dc.sieve_test("dave", script, message, check=False)
+        output = dc.sieve_test("dave", script, message)
         tap.ok("not a DKIM result" not in output,
                f"no warning: {script.splitlines()[-1]}", output)
 

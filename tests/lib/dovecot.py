@@ -61,6 +61,8 @@ import smtpclient
 SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"
 DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
 DOVECOT_IMAP = "/usr/lib/dovecot/imap"
+SIEVE_TEST_COMPILE_FAILED = 89
+"""sieve-test's exit status when the script does not compile (Dovecot's FATAL_DEFAULT)."""
 ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
 """How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
 
@@ -123,6 +125,7 @@ class Settings:
     `full_usernames`: users log in with their full address (user@domain), which the
     passwd-file then holds; by default the domain is dropped (alice@test.example -> alice).
     `metrics`: Metric tuples. `imap`: the IMAP service with URLAUTH (module docstring).
+    `managesieve`: the ManageSieve service (RFC 5804) on `managesieve_port`.
 
     Config text: `includes` are files read with !include after the settings above (copied
     into the instance, so the run user can read them); `raw_config` maps a version name
@@ -146,6 +149,7 @@ class Settings:
     full_usernames: bool = False
     metrics: tuple = ()
     imap: bool = False
+    managesieve: bool = False
     includes: tuple = ()
     raw_config: dict = dataclasses.field(default_factory=dict)
 
@@ -296,6 +300,7 @@ class Dovecot:
         self.lmtp_port = procutil.free_port()
         self.submission_port = procutil.free_port()
         self.imap_port = procutil.free_port()
+        self.managesieve_port = procutil.free_port()
         self.directory = None
         self._master = None
         self._process_group = None
@@ -387,17 +392,24 @@ class Dovecot:
                 "-a", recipient or self.address(user), *extra_args]
         return self._run_as(user, argv, "dovecot-lda", message, check)
 
-    def sieve_test(self, user, script, message, extra_args=(), check=True):
+    def sieve_test(self, user, script, message, extra_args=(), expect_status=0):
         """Runs sieve-test for `user`; returns its output (stdout then stderr) as text.
 
         `script` is Sieve source (str) or a path (os.PathLike); `message` is bytes or a path.
-        Both are copied into the instance so the run user can read them.
+        Both are copied into the instance so the run user can read them. An exit status other
+        than `expect_status` (SIEVE_TEST_COMPILE_FAILED for a script that must not compile),
+        a signal above all, raises HarnessError with the output.
         """
         script_path = self._private_copy(script, "test.sieve")
         message_path = self._private_copy(message, "test.eml")
-        done = self._run_as(user, ["sieve-test", "-c", self.config_file, *extra_args,
-                                   script_path, message_path], "sieve-test", None, check)
-        return (done.stdout + done.stderr).decode("utf-8", "replace")
+        argv = ["sieve-test", "-c", self.config_file, *extra_args, script_path, message_path]
+        done = self._run_as(user, argv, "sieve-test", None, False)
+        output = (done.stdout + done.stderr).decode("utf-8", "replace")
+        if done.returncode != expect_status:
+            raise procutil.HarnessError(
+                f"sieve-test exited with {done.returncode}, expected {expect_status} "
+                f"(a negative status is a signal):\n{output}")
+        return output
 
     def submit(self, user, sender, recipients, message, password=None, bdat=False,
                timeout=30):
@@ -572,6 +584,8 @@ class Dovecot:
             listeners.append(("127.0.0.1", self.submission_port))
         if self.settings.imap:
             listeners.append(("127.0.0.1", self.imap_port))
+        if self.settings.managesieve:
+            listeners.append(("127.0.0.1", self.managesieve_port))
         marker = _greeting_marker(self._generation)
         return all(marker in _greeting(listener) for listener in listeners)
 
@@ -635,6 +649,8 @@ class Dovecot:
             protocols.append("submission")
         if s.imap:
             protocols.append("imap")
+        if s.managesieve:
+            protocols.append("sieve")
         core = {
             "instance_name": f"dkimtest-{uuid.uuid4().hex[:12]}",
             "base_dir": f"{tmp}/run",
@@ -686,6 +702,14 @@ service lmtp {{
             text += self._submission_config()
         if s.imap:
             text += self._imap_config()
+        if s.managesieve:
+            text += f"""service managesieve-login {{
+  chroot =
+  inet_listener sieve {{
+    port = {self.managesieve_port}
+  }}
+}}
+"""
         text += syntax.plugins_and_sieve(
             s.plugin_settings, f"{tmp}/modules/sieve",
             [module_name(p) for p in s.sieve_plugins], s.sieve_extensions)
@@ -782,14 +806,21 @@ def _greeting_marker(generation):
 
 
 def _greeting(address):
-    """The first line a listener sends (unix socket path or (host, port)); "" if none."""
+    """The greeting line a listener sends (unix socket path or (host, port)); "" if none.
+    ManageSieve sends its capabilities first: its greeting is the first line that starts with
+    OK (at most 50 lines are read)."""
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(5)
             sock.connect(address)
-            banner = sock.makefile("rb").readline()
-            sock.sendall(b"QUIT\r\n")
+            reader = sock.makefile("rb")
+            banner = reader.readline()
+            for _ in range(50):
+                if not banner.startswith(b'"'):
+                    break
+                banner = reader.readline()
+            sock.sendall(b"QUIT\r\n" if not banner.startswith(b"OK") else b"LOGOUT\r\n")
             return banner.decode("utf-8", "replace")
     except OSError:
         return ""
