@@ -10,6 +10,8 @@ target documents at its top:
              records its signatures name and a clock just after its t=
   from       From field values
   authres    (ARC-)Authentication-Results field values
+  authres-filter  each message after an option byte (40 bytes examined per
+             field, chunks of 8 bytes)
   sign       each message after an option byte (simple and relaxed, with l=)
   arc        each message after an option byte (relaxed, chunks of 8 bytes)
 The seeds are derived at run time and never kept in the repository."""
@@ -20,7 +22,8 @@ import sys
 
 import yaml
 
-TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign", "arc")
+TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "authres-filter", "sign",
+           "arc")
 MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
 # The default clock of fuzz-verify, for messages without t=.
 DEFAULT_NOW = 1700000000
@@ -100,6 +103,7 @@ class Seeds:
         for options in (b"\x00", b"\x07"):
             self.add("sign", options + message)
         self.add("arc", b"\x3b" + message)
+        self.add("authres-filter", b"\x1d" + message)
         for name, value in header_fields(message):
             if name in (b"dkim-signature", b"arc-message-signature"):
                 self.add("signature", value)
