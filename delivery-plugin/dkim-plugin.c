@@ -17,8 +17,8 @@
 #include "mail-deliver.h"
 #include "lda-settings.h"
 #include "istream-concat.h"
-#include "istream-header-filter.h"
-#include "message-header-parser.h"
+#include "ostream.h"
+#include "iostream-temp.h"
 #include "message-size.h"
 #include "raw-storage.h"
 #include "smtp-address.h"
@@ -144,14 +144,16 @@ authres_folded(const dkim_verifier *verifier, const char *authserv_id,
 	return str_c(str);
 }
 
-/* Header values come back folded differently from how they were written:
-   compare with each whitespace run (folding included) as one space. */
-static const char *whitespace_collapsed(const char *value)
+/* Our field, written again by Dovecot when it stored an earlier
+   recipient's copy, may have other line endings: compare with each
+   whitespace run (folding included) as one space.  NULs are kept. */
+static string_t *whitespace_collapsed(const void *data, size_t size)
 {
-	string_t *str = t_str_new(strlen(value));
+	const unsigned char *p = data, *end = p + size;
+	string_t *str = t_str_new(size);
 	bool in_space = FALSE;
 
-	for (const char *p = value; *p != '\0'; p++) {
+	for (; p < end; p++) {
 		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
 			in_space = TRUE;
 			continue;
@@ -161,22 +163,17 @@ static const char *whitespace_collapsed(const char *value)
 		in_space = FALSE;
 		str_append_c(str, *p);
 	}
-	return str_c(str);
+	return str;
 }
 
 /* The copy of the message that is stored for a recipient: our field on top
    of the original, without the fields that claim our authserv-id.  A raw
-   mail over a concatenated stream, so nothing is copied or parsed twice. */
+   mail over a concatenated stream, so the body is never copied. */
 struct dkim_stored_mail {
 	pool_t pool;
 	struct mailbox *box;
 	struct mailbox_transaction_context *trans;
 	struct mail *mail;
-
-	/* Per Authentication-Results field of the original, in order:
-	   whether to drop it.  Read by the header filter. */
-	ARRAY(bool) drop;
-	unsigned int authres_seen;
 };
 
 /* One raw mail user per process for the stored copies, as LMTP keeps one
@@ -184,84 +181,116 @@ struct dkim_stored_mail {
    verifying it. */
 static struct mail_user *dkim_raw_user;
 
-/* RFC 8601 §5: fields with our authserv-id that arrive with the message are
-   forgeries (or stale).  Decides for each Authentication-Results field of
-   mail whether to drop it, and counts those in *forged_r.  Returns why mail
-   can be stored as it is, or NULL when it must be changed. */
-static const char *
-authres_plan(struct dkim_stored_mail *stored, struct mail *mail,
-	     const char *authserv_id, const char *authres,
-	     unsigned int *forged_r)
+static void authres_kept_output(void *context, const void *data, size_t size)
 {
-	static const char *const no_values[] = { NULL };
-	const char *const *values;
-	unsigned int ours = 0;
+	struct ostream *kept = context;
 
-	/* mail_get_headers() and the header filter parse alike, so the
-	   filter's n-th field is the n-th value here */
-	if (mail_get_headers(mail, AUTHRES_FIELD, &values) < 0)
-		values = no_values;
-	for (unsigned int i = 0; values[i] != NULL; i++) {
-		const char *value = t_str_replace(
-			t_str_replace(values[i], '\r', ' '), '\n', ' ');
-		bool is_ours = dkim_authres_is_ours(value, strlen(value),
-						    authserv_id);
-
-		array_push_back(&stored->drop, &is_ours);
-		if (is_ours)
-			ours++;
-	}
-	*forged_r = ours;
-	if (authres == NULL)
-		return ours == 0 ? "no field to add or remove" : NULL;
-	/* LMTP hands later recipients the copy stored for the first one;
-	   storing that as it is keeps Dovecot's hard links between copies. */
-	if (ours == 1 && *array_idx(&stored->drop, 0) &&
-	    strcmp(whitespace_collapsed(values[0]),
-		   whitespace_collapsed(authres)) == 0)
-		return "it already carries our field";
-	return NULL;
+	o_stream_nsend(kept, data, size);
 }
 
-static void
-forged_authres_filter(struct header_filter_istream *input ATTR_UNUSED,
-		      struct message_header_line *hdr, bool *matched,
-		      struct dkim_stored_mail *stored)
+/* Runs the header block of the original message through the filter of our
+   fields (dkim.h; RFC 8601 §5 says fields with our authserv-id that arrive
+   with a message are forgeries or stale), handing the bytes of the fields
+   it keeps to kept when that is not NULL.  Returns the finished filter and
+   the size of the header fields, or NULL when the message cannot be read
+   (logged). */
+static dkim_authres_filter *
+authres_filter_run(struct istream *original, const char *authserv_id,
+		   const struct dkim_verify_settings *set, struct ostream *kept,
+		   uoff_t *header_size_r, struct event *event)
 {
-	/* continuation lines follow their first line's decision */
-	if (hdr == NULL || hdr->eoh || hdr->continued ||
-	    strcasecmp(hdr->name, AUTHRES_FIELD) != 0)
-		return;
-	if (stored->authres_seen < array_count(&stored->drop) &&
-	    *array_idx(&stored->drop, stored->authres_seen))
-		*matched = TRUE;
-	stored->authres_seen++;
+	dkim_authres_filter *filter;
+	struct istream *input;
+	const unsigned char *data;
+	size_t size, used;
+	int ret;
+
+	filter = dkim_authres_filter_new(authserv_id,
+		set->verify_config.max_header_bytes,
+		kept == NULL ? NULL : authres_kept_output, kept);
+	input = i_stream_create_range(original, 0, UOFF_T_MAX);
+	while ((ret = i_stream_read_more(input, &data, &size)) > 0) {
+		used = dkim_authres_filter_feed(filter, data, size);
+		i_stream_skip(input, used);
+		if (used < size)
+			break;
+	}
+	if (ret < 0 && input->stream_errno != 0) {
+		e_error(event, "Cannot read the message's header: %s",
+			i_stream_get_error(input));
+		dkim_authres_filter_free(&filter);
+	} else if (ret == 0) {
+		/* mail streams are blocking */
+		e_error(event, "Cannot read the message's header: "
+			"unexpected non-blocking stream");
+		dkim_authres_filter_free(&filter);
+	} else {
+		*header_size_r = dkim_authres_filter_finish(filter);
+	}
+	i_stream_unref(&input);
+	return filter;
+}
+
+/* The header fields of the original that are kept, from a second run of
+   the filter over the same bytes (so it removes what the first run
+   counted), in memory or in a temporary file when large; NULL on failure
+   (logged). */
+static struct istream *
+authres_kept_header(struct mail_user *user, struct istream *original,
+		    const char *authserv_id, const struct dkim_verify_settings *set,
+		    struct event *event)
+{
+	string_t *temp_prefix = t_str_new(128);
+	dkim_authres_filter *filter;
+	struct ostream *kept;
+	uoff_t header_size;
+
+	mail_user_set_get_temp_prefix(temp_prefix, user->set);
+	kept = iostream_temp_create_named(str_c(temp_prefix), 0,
+					  "dkim kept header");
+	filter = authres_filter_run(original, authserv_id, set, kept,
+				    &header_size, event);
+	if (filter == NULL) {
+		o_stream_abort(kept);
+		o_stream_destroy(&kept);
+		return NULL;
+	}
+	dkim_authres_filter_free(&filter);
+	if (o_stream_finish(kept) < 0) {
+		e_error(event, "Cannot write the message's header to %s: %s",
+			o_stream_get_name(kept), o_stream_get_error(kept));
+		o_stream_destroy(&kept);
+		return NULL;
+	}
+	return iostream_temp_finish(&kept, IO_BLOCK_SIZE);
 }
 
 static struct istream *
-stored_stream_create(struct dkim_stored_mail *stored, struct istream *original,
-		     const char *field)
+stored_stream_create(struct istream *original, const char *field,
+		     struct istream *kept_header, uoff_t header_size)
 {
-	struct istream *inputs[3], *input;
+	struct istream *inputs[4], *input;
+	unsigned int count = 0;
 
-	/* the original stream belongs to the mail: read a view of it */
-	input = i_stream_create_limit(original, UOFF_T_MAX);
-	if (array_count(&stored->drop) > 0) {
-		struct istream *filtered = i_stream_create_header_filter(
-			input, HEADER_FILTER_EXCLUDE |
-			HEADER_FILTER_CRLF_PRESERVE, NULL, 0,
-			forged_authres_filter, stored);
-
-		i_stream_unref(&input);
-		input = filtered;
+	if (*field != '\0') {
+		inputs[count++] =
+			i_stream_create_copy_from_data(field, strlen(field));
 	}
-	inputs[0] = i_stream_create_copy_from_data(field, strlen(field));
-	inputs[1] = input;
-	inputs[2] = NULL;
+	if (kept_header == NULL) {
+		/* the original stream belongs to the mail: read a view */
+		inputs[count++] = i_stream_create_range(original, 0,
+							UOFF_T_MAX);
+	} else {
+		i_stream_ref(kept_header);
+		inputs[count++] = kept_header;
+		inputs[count++] = i_stream_create_range(original, header_size,
+							UOFF_T_MAX);
+	}
+	inputs[count] = NULL;
 	input = i_stream_create_concat(inputs);
 	i_stream_set_name(input, "dkim-stored-mail");
-	i_stream_unref(&inputs[0]);
-	i_stream_unref(&inputs[1]);
+	for (unsigned int i = 0; i < count; i++)
+		i_stream_unref(&inputs[i]);
 	return input;
 }
 
@@ -279,28 +308,32 @@ static void stored_mail_free(struct dkim_stored_mail **_stored)
 	pool_unref(&stored->pool);
 }
 
-/* Returns the copy to store for this recipient, or NULL to store src as it
+/* Returns the copy to store for this recipient: our field (unless verifier
+   is NULL: no verification, or the message was unreadable) on top, and
+   none of the fields that claim our authserv-id.  NULL to store src as it
    is (also when something failed: logged, and the message is delivered
    without our field). */
 static struct dkim_stored_mail *
 stored_mail_create(struct mail_deliver_context *ctx,
 		   const dkim_verifier *verifier, const char *authserv_id,
-		   struct event *event)
+		   const struct dkim_verify_settings *set, struct event *event)
 {
 	struct mail *src = ctx->src_mail;
 	struct message_size hdr_size, body_size;
 	struct dkim_stored_mail *stored;
-	struct istream *original, *input;
-	const char *field = "", *authres = NULL, *unchanged;
-	unsigned int forged;
+	struct istream *original, *kept_header = NULL, *input;
+	dkim_authres_filter *filter;
+	const char *field = "", *top, *unchanged = NULL;
+	uoff_t header_size;
+	size_t removed, top_len;
 	time_t received_date;
 	bool crlf;
 	pool_t pool;
 
 	if (mail_get_stream(src, &hdr_size, &body_size, &original) < 0) {
 		e_error(event, "Cannot read the message (%s); storing it "
-			"without our " AUTHRES_FIELD " field",
-			mailbox_get_last_internal_error(src->box, NULL));
+			"as it is", mailbox_get_last_internal_error(src->box,
+								    NULL));
 		return NULL;
 	}
 	/* Write our field with the message's line endings, judged as
@@ -309,36 +342,56 @@ stored_mail_create(struct mail_deliver_context *ctx,
 		(hdr_size.physical_size + body_size.physical_size) <=
 		(hdr_size.lines + body_size.lines) / 2;
 	if (verifier != NULL) {
-		authres = authres_folded(verifier, authserv_id, crlf);
-		field = t_strconcat(AUTHRES_FIELD ": ", authres,
+		field = t_strconcat(AUTHRES_FIELD ": ",
+				    authres_folded(verifier, authserv_id, crlf),
 				    crlf ? "\r\n" : "\n", NULL);
 	}
 
-	pool = pool_alloconly_create("dkim stored mail", 256);
-	stored = p_new(pool, struct dkim_stored_mail, 1);
-	stored->pool = pool;
-	p_array_init(&stored->drop, pool, 4);
-	unchanged = authres_plan(stored, src, authserv_id, authres, &forged);
+	filter = authres_filter_run(original, authserv_id, set, NULL,
+				    &header_size, event);
+	if (filter == NULL)
+		return NULL;
+	removed = dkim_authres_filter_removed(filter);
+	top = dkim_authres_filter_removed_top(filter, &top_len);
+	if (removed == 0 && *field == '\0')
+		unchanged = "no field to add or remove";
+	else if (removed == 1 && top != NULL && *field != '\0' &&
+		 str_equals(whitespace_collapsed(top, top_len),
+			    whitespace_collapsed(field, strlen(field)))) {
+		/* LMTP hands later recipients the copy stored for the
+		   first one; storing that as it is keeps Dovecot's hard
+		   links between copies. */
+		unchanged = "it already carries our field";
+	}
+	dkim_authres_filter_free(&filter);
 	if (unchanged != NULL) {
 		e_debug(event, "Storing the message as it is: %s", unchanged);
-		stored_mail_free(&stored);
 		return NULL;
 	}
-	if (forged > 0) {
-		e_info(event, "Removing %u " AUTHRES_FIELD " field(s) "
-		       "claiming our authserv-id %s", forged, authserv_id);
+	if (removed > 0) {
+		e_info(event, "Removing %zu " AUTHRES_FIELD " field(s) "
+		       "claiming our authserv-id %s", removed, authserv_id);
+		kept_header = authres_kept_header(ctx->rcpt_user, original,
+						  authserv_id, set, event);
+		if (kept_header == NULL)
+			return NULL;
 	}
 
 	if (dkim_raw_user == NULL)
 		dkim_raw_user = dkim_raw_user_create(ctx->rcpt_user);
 	if (mail_get_received_date(src, &received_date) < 0)
 		received_date = (time_t)-1;
-	input = stored_stream_create(stored, original, field);
+	pool = pool_alloconly_create("dkim stored mail", 256);
+	stored = p_new(pool, struct dkim_stored_mail, 1);
+	stored->pool = pool;
+	input = stored_stream_create(original, field, kept_header,
+				     header_size);
+	i_stream_unref(&kept_header);
 	if (raw_mailbox_alloc_stream(dkim_raw_user, input, received_date,
 			ctx->mail_from == NULL ? NULL :
 			smtp_address_encode(ctx->mail_from), &stored->box) < 0) {
 		e_error(event, "Cannot open the message with our "
-			AUTHRES_FIELD " field (%s); storing it without",
+			AUTHRES_FIELD " field (%s); storing it as it is",
 			mailbox_get_last_internal_error(stored->box, NULL));
 		i_stream_unref(&input);
 		stored_mail_free(&stored);
@@ -353,7 +406,9 @@ stored_mail_create(struct mail_deliver_context *ctx,
 
 /* Verifies (or reuses the transaction's verification) and prepares the
    copy to store.  Returns it, or NULL to store the original; *summary_r is
-   NULL when verification is off for this user. */
+   NULL when verification is off for this user.  Fields claiming our
+   authserv-id are removed even then: whatever the user's settings, such a
+   field did not come from us. */
 static struct dkim_stored_mail *
 deliver_prepare(struct mail_deliver_context *ctx,
 		const struct dkim_summary **summary_r)
@@ -368,19 +423,20 @@ deliver_prepare(struct mail_deliver_context *ctx,
 	*summary_r = NULL;
 	dkim_verify_settings_read(ctx->rcpt_user, pool_datastack_create(),
 				  event, &set);
-	if (!set.verify) {
-		e_debug(event, "Verification disabled (dkim_verify = no)");
-		event_unref(&event);
-		return NULL;
-	}
 	authserv_id = set.authserv_id != NULL ? set.authserv_id :
 		default_authserv_id(ctx);
-
-	result = transaction_verify(ctx, &set, event);
-	*summary_r = result->summary;
-	event_add_str(ctx->event, "dkim_result",
-		      dkim_result_name(result->summary->verdict));
-	stored = stored_mail_create(ctx, result->verifier, authserv_id, event);
+	if (!set.verify) {
+		e_debug(event, "Verification disabled (dkim_verify = no)");
+		stored = stored_mail_create(ctx, NULL, authserv_id, &set,
+					    event);
+	} else {
+		result = transaction_verify(ctx, &set, event);
+		*summary_r = result->summary;
+		event_add_str(ctx->event, "dkim_result",
+			      dkim_result_name(result->summary->verdict));
+		stored = stored_mail_create(ctx, result->verifier, authserv_id,
+					    &set, event);
+	}
 	event_unref(&event);
 	return stored;
 }

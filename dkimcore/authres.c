@@ -1,7 +1,7 @@
 /* Authentication-Results fields (RFC 8601) for the dkim method, with
  * header.b (RFC 6008), and for the arc method (RFC 8617 §7.2), and
- * recognising our own authserv-id in fields that arrive with a message
- * (§5), so forged ones can be removed.
+ * recognising fields that arrive with a message claiming our own
+ * authserv-id (§5), so forged ones can be removed (authres-filter.c).
  *
  * Every value taken from the message was sanitized by the verifier; here
  * each is written as a token when it is one and as a quoted-string
@@ -294,7 +294,23 @@ dkim_authres_value(const dkim_verifier *verifier, const char *authserv_id,
 	return dkim_buf_steal(&value);
 }
 
-/* ---- recognising our own fields ---- */
+/* ---- recognising our own fields (the rule is stated in dkim.h) ---- */
+
+static const char authres_name[] = "Authentication-Results";
+#define AUTHRES_NAME_LEN (sizeof(authres_name) - 1)
+
+static bool
+is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* RFC 2045 token characters: printable US-ASCII but the tspecials. */
+static bool
+is_token_char(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && !is_tspecial((char)c);
+}
 
 static size_t
 skip_cfws(const char *value, size_t len, size_t pos)
@@ -312,29 +328,161 @@ skip_cfws(const char *value, size_t len, size_t pos)
 	return pos;
 }
 
-bool
-dkim_authres_is_ours(const char *value, size_t len, const char *authserv_id)
+static size_t
+without_trailing_dots(const char *id, size_t len)
 {
-	struct dkim_buf id = { 0 };
+	while (len > 0 && id[len - 1] == '.')
+		len--;
+	return len;
+}
+
+/* Compared as a domain name: ASCII case-insensitively, trailing dots
+ * ignored; an empty id is nobody's. */
+static bool
+id_is_ours(const struct dkim_buf *id, const char *authserv_id)
+{
+	size_t ours_len = without_trailing_dots(authserv_id,
+						strlen(authserv_id));
+
+	return ours_len > 0 &&
+		dkim_mem_equal_icase(id->data, without_trailing_dots(id->data,
+								     id->len),
+				     authserv_id, ours_len);
+}
+
+/* The two readings of the authserv-id's text, built byte by byte. */
+struct id_readings {
+	/* up to the first byte that cannot be part of a token */
+	struct dkim_buf token;
+	/* the same once control characters, which nobody sees, are deleted */
+	struct dkim_buf visible;
+	bool token_ended, visible_ended;
+};
+
+static void
+id_readings_add(struct id_readings *id, unsigned char c)
+{
+	if (!id->token_ended) {
+		if (is_token_char(c))
+			dkim_buf_append_c(&id->token, (char)c);
+		else
+			id->token_ended = true;
+	}
+	if (!id->visible_ended && !is_control(c)) {
+		if (is_token_char(c))
+			dkim_buf_append_c(&id->visible, (char)c);
+		else
+			id->visible_ended = true;
+	}
+}
+
+static bool
+ends_unquoted_id(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+		c == '(' || c == ';';
+}
+
+/* dkim_authres_is_ours(), for a value that may have been cut short
+ * (!complete): an authserv-id that the cut leaves unfinished is ours. */
+static bool
+value_is_ours(const char *value, size_t len, bool complete,
+	      const char *authserv_id)
+{
+	struct id_readings id = { 0 };
 	size_t pos = skip_cfws(value, len, 0);
 	bool ours;
 
-	if (pos < len && value[pos] == '"') {
+	if (pos == len)
+		return !complete;
+	if (value[pos] == '"') {
 		for (pos++; pos < len && value[pos] != '"'; pos++) {
 			if (value[pos] == '\\' && pos + 1 < len)
 				pos++;
-			dkim_buf_append_c(&id, value[pos]);
+			id_readings_add(&id, (unsigned char)value[pos]);
 		}
 	} else {
-		size_t start = pos;
-		while (pos < len && value[pos] != ';' && value[pos] != '(' &&
-		       value[pos] != ' ' && value[pos] != '\t' &&
-		       value[pos] != '\r' && value[pos] != '\n')
-			pos++;
-		dkim_buf_append(&id, value + start, pos - start);
+		for (; pos < len && !ends_unquoted_id(value[pos]); pos++)
+			id_readings_add(&id, (unsigned char)value[pos]);
 	}
-	ours = id.len > 0 && dkim_mem_equal_icase(id.data, id.len, authserv_id,
-						  strlen(authserv_id));
-	dkim_buf_free(&id);
+	if (pos == len && !complete)
+		ours = true;
+	else {
+		ours = id_is_ours(&id.token, authserv_id) ||
+			id_is_ours(&id.visible, authserv_id);
+	}
+	dkim_buf_free(&id.token);
+	dkim_buf_free(&id.visible);
 	return ours;
+}
+
+bool
+dkim_authres_is_ours(const char *value, size_t len, const char *authserv_id)
+{
+	return value_is_ours(value, len, true, authserv_id);
+}
+
+/* Whether `part` reads as an Authentication-Results field of ours: its
+ * name is the text before its first ':' with SP and control characters
+ * deleted. */
+static bool
+part_is_ours(const char *part, size_t len, bool complete,
+	     const char *authserv_id)
+{
+	char name[AUTHRES_NAME_LEN];
+	size_t name_len = 0, pos;
+
+	for (pos = 0; pos < len && part[pos] != ':'; pos++) {
+		unsigned char c = (unsigned char)part[pos];
+
+		if (c == ' ' || is_control(c))
+			continue;
+		if (name_len == AUTHRES_NAME_LEN)
+			return false;
+		name[name_len++] = (char)c;
+		if (!dkim_mem_equal_icase(name, name_len, authres_name,
+					  name_len))
+			return false;
+	}
+	if (pos == len) {
+		/* no colon: it may be past the cut */
+		return !complete;
+	}
+	return name_len == AUTHRES_NAME_LEN &&
+		value_is_ours(part + pos + 1, len - pos - 1, complete,
+			      authserv_id);
+}
+
+/* A CR that some readers (Python's email package among them) take for the
+ * end of a line: not followed by LF, nor by SP or HTAB, which would fold
+ * the line for them. */
+static bool
+is_line_breaking_cr(const char *field, size_t len, size_t pos)
+{
+	return field[pos] == '\r' && pos + 1 < len && field[pos + 1] != '\n' &&
+		!dkim_is_wsp((unsigned char)field[pos + 1]);
+}
+
+bool
+dkim_authres_field_is_ours(const char *field, size_t len, bool complete,
+			   const char *authserv_id)
+{
+	const char *cr;
+	size_t start = 0;
+
+	if (part_is_ours(field, len, complete, authserv_id))
+		return true;
+	/* The pieces are disjoint: the work stays linear in len. */
+	for (cr = memchr(field, '\r', len); cr != NULL;
+	     cr = memchr(cr + 1, '\r', len - (size_t)(cr + 1 - field))) {
+		size_t pos = (size_t)(cr - field);
+
+		if (!is_line_breaking_cr(field, len, pos))
+			continue;
+		if (part_is_ours(field + start, pos - start, true, authserv_id))
+			return true;
+		start = pos + 1;
+	}
+	return start > 0 && part_is_ours(field + start, len - start, complete,
+					 authserv_id);
 }

@@ -511,6 +511,14 @@ const char *dkim_key_type_name(enum dkim_key_type type);
 /* The result a signature gets for this reason. */
 enum dkim_result dkim_reason_result(enum dkim_reason reason);
 
+/* ---- our own Authentication-Results fields (authres.c) ---- */
+/* The rule of dkim_authres_filter_new() for one header field: `field` is
+ * the whole field (name, colon, value, line endings), or with !complete
+ * only its first `len` bytes, when a doubt the rest could settle counts as
+ * ours. */
+bool dkim_authres_field_is_ours(const char *field, size_t len, bool complete,
+				const char *authserv_id);
+
 /* ---- folded fields (fold.c) ---- */
 #define DKIM_FOLD_WIDTH 78	/* what lines should stay within */
 #define DKIM_LINE_LIMIT 998	/* what they must (RFC 5322 §2.1.1) */

@@ -447,10 +447,88 @@ enum dkim_authres_flags {
 char *dkim_authres_value(const dkim_verifier *verifier,
 			 const char *authserv_id, unsigned flags);
 
-/* True if the Authentication-Results field value names this authserv-id
- * (compared as RFC 8601 §5 requires).  Used to strip forged fields. */
+/* Authentication-Results fields that arrive with a message claiming our
+ * authserv-id are forged (or stale) and must be removed (RFC 8601 §5).
+ * What matters is what readers make of a field (Sieve scripts, mail
+ * clients, people, programs with header parsers of their own), and they
+ * differ, so the rule is wide on purpose: whatever a reasonable reader
+ * could take for a field of ours is one.  No legitimate field carries our
+ * authserv-id, so removing a doubtful one costs nothing.  Look-alike
+ * characters outside US-ASCII are not recognized.
+ *
+ * True if the Authentication-Results value `value` (`len` bytes: what
+ * follows the colon, folding included; any byte may occur, NUL too) names
+ * `authserv_id`:
+ * - leading CFWS is skipped: SP, HTAB, CR, LF and comments (nested, with
+ *   quoted-pairs; a comment never closed hides the rest of the value);
+ * - the authserv-id's text is then a quoted-string's content (quoted-pairs
+ *   resolved, up to the closing quote or the end), or else the bytes up to
+ *   the next SP, HTAB, CR, LF, '(' or ';';
+ * - the value is ours when either reading of that text equals
+ *   `authserv_id` compared as domain names (US-ASCII case-insensitively,
+ *   trailing dots ignored on both sides; an empty id is nobody's): the
+ *   text up to its first byte that cannot be part of an RFC 2045 token
+ *   (a control, SP, 8-bit or tspecial byte, e.g. a NUL, '/' or '"'), or
+ *   the same once its control characters (0x00-0x1F, 0x7F), which nobody
+ *   sees, are deleted.
+ * For mx.example.com, values beginning with these are ours:
+ *     mx.example.com;        MX.Example.COM.;       (x) "mx.example.com";
+ *     mx.example.com<NUL>x;  mx.exa<NUL>mple.com;   mx.example.com/x;
+ * and these are not:
+ *     mx.example.com.evil;   mx.example.comx;       (mx.example.com) x; */
 bool dkim_authres_is_ours(const char *value, size_t len,
 			  const char *authserv_id);
+
+/* Removes the Authentication-Results fields of ours from a message's
+ * header block as it streams by.  The header block is split as readers
+ * split it: lines end at LF; a field is a line that does not begin with SP
+ * or HTAB (or the first line, whatever it begins with) and the lines that
+ * do; the block ends at the first empty line (LF or CRLF alone), or with
+ * the message.  A field is ours when:
+ * - its name, the bytes before its first ':' with every SP and control
+ *   character deleted, is "Authentication-Results" in any case (obsolete
+ *   syntax allows WSP before the colon, RFC 5322 §4.5; folding, CRs and
+ *   NULs there are invisible to some readers), and the rest of the field
+ *   is a value of ours by dkim_authres_is_ours(); or
+ * - the same holds for one of its pieces, for readers (Python's email
+ *   package among them) that end a line at a bare CR: the field split at
+ *   every CR followed by neither LF nor SP nor HTAB.
+ * Each field is examined in its first `max_field_bytes` bytes (at least
+ * 1; the verifier's max_header_bytes is a good value).  A longer one is
+ * ours also when what was left unexamined could make it ours: a name cut
+ * short that may still become Authentication-Results, an authserv-id cut
+ * short.  Work is linear in the header size, memory bounded by
+ * max_field_bytes.
+ *
+ * Every byte of the fields that are kept is passed to `output` (may be
+ * NULL), in order and unchanged; the empty line and the body never are.
+ * authserv_id is copied. */
+typedef struct dkim_authres_filter dkim_authres_filter;
+typedef void dkim_authres_output_func(void *context, const void *data,
+				      size_t size);
+
+dkim_authres_filter *
+dkim_authres_filter_new(const char *authserv_id, size_t max_field_bytes,
+			dkim_authres_output_func *output, void *context);
+/* Feeds the next bytes of the message, from its first.  Returns how many
+ * belong to the header block, the empty line that ends it included: fewer
+ * than `size` when the block ends within these bytes, and 0 to any call
+ * after it has ended. */
+size_t dkim_authres_filter_feed(dkim_authres_filter *filter,
+				const void *data, size_t size);
+/* Call once the header block has ended or the message has (a message
+ * without an empty line is all header).  Returns the size of the header
+ * fields: the offset of the empty line, where the rest of the message
+ * starts. */
+uint64_t dkim_authres_filter_finish(dkim_authres_filter *filter);
+/* After finish: how many fields were removed. */
+size_t dkim_authres_filter_removed(const dkim_authres_filter *filter);
+/* After finish: the topmost field of the header block (its bytes, as far
+ * as examined) when it was removed, else NULL.  Valid until the filter is
+ * freed. */
+const char *dkim_authres_filter_removed_top(const dkim_authres_filter *filter,
+					    size_t *len_r);
+void dkim_authres_filter_free(dkim_authres_filter **filter);
 
 /* ---------------------------------------------------------------------
  * Signing

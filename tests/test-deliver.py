@@ -105,7 +105,7 @@ def check_lmtp(server, sample_messages, expected_events):
         tap.eq(len(server.verify_lines()) - lines_before, 1,
                f"{name}: verified once for {len(RECIPIENTS)} recipients")
         expected_events[expected_verdict(expected)] += 1
-        copies = [_maildir_inode(dc, u) for u in RECIPIENTS]
+        copies = [dkimplugin.newest_maildir_inode(dc, u) for u in RECIPIENTS]
         tap.ok(len(set(copies)) == 1, f"{name}: later copies are hard links of the first",
                copies)
     return first_copies
@@ -117,13 +117,6 @@ def expected_verdict(results):
         if result in results:
             return result
     return "none"
-
-
-def _maildir_inode(dc, user):
-    newest = max((os.path.join(root, name) for root, _, names in
-                  os.walk(os.path.join(dc.home(user), "Maildir", "new")) for name in names),
-                 key=os.path.getmtime)
-    return os.stat(newest).st_ino
 
 
 def check_details(dc, stored):

@@ -11,6 +11,8 @@ target documents at its top:
   from       From field values, and the spoofed From fields of the security
              review (FROM_REPRODUCERS)
   authres    (ARC-)Authentication-Results field values
+  authres-filter  each message after an option byte (40 bytes examined per
+             field, chunks of 8 bytes)
   sign       each message after an option byte (simple and relaxed, with l=)
   arc        each message after an option byte (relaxed, chunks of 8 bytes)
 The seeds are derived at run time and never kept in the repository; only the
@@ -22,7 +24,8 @@ import sys
 
 import yaml
 
-TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign", "arc")
+TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "authres-filter", "sign",
+           "arc")
 # From values a reader takes for bank.example, which once gave evil.example
 # as the author domain, and forms around them.
 FROM_REPRODUCERS = (
@@ -117,6 +120,7 @@ class Seeds:
         for options in (b"\x00", b"\x07"):
             self.add("sign", options + message)
         self.add("arc", b"\x3b" + message)
+        self.add("authres-filter", b"\x1d" + message)
         for name, value in header_fields(message):
             if name in (b"dkim-signature", b"arc-message-signature"):
                 self.add("signature", value)

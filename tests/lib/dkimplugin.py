@@ -166,6 +166,15 @@ def dkim_sign(message, *args):
     return signed
 
 
+def newest_maildir_inode(dc, user):
+    """The inode of the message delivered last to `user`'s INBOX: equal for copies that
+    Dovecot hard-linked."""
+    newest = max((os.path.join(root, name) for root, _, names in
+                  os.walk(os.path.join(dc.home(user), "Maildir", "new")) for name in names),
+                 key=os.path.getmtime)
+    return os.stat(newest).st_ino
+
+
 def header_fields(message, name):
     """The unfolded values of every `name` field in the header of `message` (bytes), top
     first."""

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static enum dkim_dns_status
 no_keys(void *context, const char *qname, struct dkim_dns_answer *answer)
@@ -139,32 +140,333 @@ test_header_b_and_folding(void)
 	free(value);
 }
 
+/* A value with its length: some hold NULs. */
+#define VALUE(text) text, sizeof(text) - 1
+
 static void
 test_is_ours(void)
 {
 	static const struct {
 		const char *value;
+		size_t len;
 		bool ours;
 	} cases[] = {
-		{ "mx.example.org; dkim=pass", true },
-		{ " MX.Example.ORG ; spf=pass", true },
-		{ "(forged) mx.example.org; dkim=pass", true },
-		{ "\r\n\t(a (nested) comment)mx.example.org 1; none", true },
-		{ "\"mx.example.org\"; dkim=pass", true },
-		{ "mx.example.org.evil; dkim=pass", false },
-		{ "other.example; dkim=pass header.d=mx.example.org", false },
-		{ "", false },
-		{ "(unterminated comment mx.example.org", false },
+		{ VALUE("mx.example.org; dkim=pass"), true },
+		{ VALUE(" MX.Example.ORG ; spf=pass"), true },
+		{ VALUE("(forged) mx.example.org; dkim=pass"), true },
+		{ VALUE("\r\n\t(a (nested) comment)mx.example.org 1; none"), true },
+		{ VALUE("\"mx.example.org\"; dkim=pass"), true },
+		{ VALUE("\"mx.exa\\mple.org\"; dkim=pass"), true },
+		{ VALUE("\"mx.example.org junk\"; dkim=pass"), true },
+		{ VALUE("\"mx.example.org"), true },
+		{ VALUE("mx.example.org"), true },
+		/* a domain: trailing dots do not count */
+		{ VALUE("mx.example.org.; dkim=pass"), true },
+		{ VALUE("MX.EXAMPLE.ORG..; dkim=pass"), true },
+		/* a parser stops at the first byte a token cannot hold */
+		{ VALUE("mx.example.org\0; dkim=pass"), true },
+		{ VALUE("mx.example.org\0evil; dkim=pass"), true },
+		{ VALUE("mx.example.org/x; dkim=pass"), true },
+		{ VALUE("mx.example.org\"; dkim=pass"), true },
+		{ VALUE("mx.example.org\xff; dkim=pass"), true },
+		/* a person does not see control characters */
+		{ VALUE("mx.exa\0mple.org; dkim=pass"), true },
+		{ VALUE("mx.example.\x01org.\x7f; dkim=pass"), true },
+		{ VALUE("mx.example.org.evil; dkim=pass"), false },
+		{ VALUE("mx.example.orgx; dkim=pass"), false },
+		{ VALUE("mx.example.org-x; dkim=pass"), false },
+		{ VALUE(".mx.example.org; dkim=pass"), false },
+		{ VALUE("mx example.org; dkim=pass"), false },
+		{ VALUE("mx.example.or\0g.evil; dkim=pass"), false },
+		{ VALUE("(mx.example.org) x; dkim=pass"), false },
+		{ VALUE("other.example; dkim=pass header.d=mx.example.org"), false },
+		{ VALUE(""), false },
+		{ VALUE("(unterminated comment mx.example.org"), false },
 	};
 	for (size_t i = 0; i < DKIM_N_ELEMENTS(cases); i++) {
-		char *name = dkim_sanitize(cases[i].value,
-					   strlen(cases[i].value));
-		tap_ok(dkim_authres_is_ours(cases[i].value,
-					    strlen(cases[i].value),
+		char *name = dkim_sanitize(cases[i].value, cases[i].len);
+		tap_ok(dkim_authres_is_ours(cases[i].value, cases[i].len,
 					    "mx.example.org") == cases[i].ours,
 		       "%s '%s'", cases[i].ours ? "ours" : "not ours", name);
 		free(name);
 	}
+
+	tap_ok(dkim_authres_is_ours("mx.example.org; x", 17, "MX.example.org.") &&
+	       dkim_authres_is_ours("mx.example.org.; x", 18, "mx.example.org"),
+	       "our own id is compared as a domain too");
+	tap_ok(!dkim_authres_is_ours("; dkim=pass", 11, "") &&
+	       !dkim_authres_is_ours(".; dkim=pass", 12, ".") &&
+	       !dkim_authres_is_ours("\"\"; dkim=pass", 13, ""),
+	       "an empty authserv-id is nobody's");
+}
+
+/* What the filter made of a header block. */
+struct filtered {
+	struct dkim_buf kept;
+	size_t removed;
+	uint64_t header_size;
+	size_t consumed;
+	char *top;
+};
+
+static void
+collect(void *context, const void *data, size_t size)
+{
+	dkim_buf_append(context, data, size);
+}
+
+/* Runs the filter over `len` bytes fed `chunk` bytes at a time. */
+static void
+filter_run(const char *message, size_t len, size_t max_field, size_t chunk,
+	   struct filtered *result)
+{
+	dkim_authres_filter *filter;
+	size_t top_len;
+
+	memset(result, 0, sizeof(*result));
+	dkim_buf_append(&result->kept, "", 0);
+	filter = dkim_authres_filter_new("mx.example.org", max_field, collect,
+					 &result->kept);
+	for (size_t pos = 0; pos < len; pos += chunk) {
+		size_t size = len - pos < chunk ? len - pos : chunk;
+		size_t used = dkim_authres_filter_feed(filter, message + pos,
+						       size);
+
+		result->consumed += used;
+		if (used < size)
+			break;
+	}
+	result->header_size = dkim_authres_filter_finish(filter);
+	result->removed = dkim_authres_filter_removed(filter);
+	const char *top = dkim_authres_filter_removed_top(filter, &top_len);
+	result->top = top == NULL ? NULL : dkim_strndup(top, top_len);
+	dkim_authres_filter_free(&filter);
+}
+
+static void
+filtered_free(struct filtered *result)
+{
+	dkim_buf_free(&result->kept);
+	free(result->top);
+}
+
+#define FORGED "Authentication-Results: mx.example.org; dkim=pass\r\n"
+#define SUBJECT "Subject: hello\r\n"
+#define BODY "\r\nbody\r\n"
+
+static void
+test_filter_fields(void)
+{
+	static const struct {
+		const char *name;
+		const char *field;	/* between SUBJECT and SUBJECT */
+		size_t len;
+		bool ours;
+	} cases[] = {
+		{ "plain", VALUE(FORGED), true },
+		{ "tab before the colon",
+		  VALUE("Authentication-Results\t: mx.example.org; dkim=pass\r\n"),
+		  true },
+		{ "bare CR before the colon",
+		  VALUE("Authentication-Results\r: mx.example.org; dkim=pass\r\n"),
+		  true },
+		{ "bare CR in the name",
+		  VALUE("Authentic\ration-Results: mx.example.org; x\r\n"), true },
+		{ "NUL in the name",
+		  VALUE("Authentication-Results\0: mx.example.org; x\r\n"), true },
+		{ "folded before the colon",
+		  VALUE("Authentication-Results\r\n : mx.example.org; x\r\n"),
+		  true },
+		{ "id on the continuation line",
+		  VALUE("authentication-results:\r\n\tMX.example.org.; x\r\n"),
+		  true },
+		{ "after a bare CR in another field",
+		  VALUE("X-Note: a\rAuthentication-Results: mx.example.org; x\r\n"),
+		  true },
+		{ "after a bare CR, folded by a bare CR",
+		  VALUE("X-Note: a\rAuthentication-Results:\r mx.example.org\r\n"),
+		  true },
+		{ "a line that begins with a bare CR",
+		  VALUE("\rAuthentication-Results: mx.example.org; x\r\n"), true },
+		{ "LF line ends",
+		  VALUE("Authentication-Results: mx.example.org; x\n"), true },
+		{ "another authserv-id",
+		  VALUE("Authentication-Results: relay.example; spf=pass\r\n"),
+		  false },
+		{ "our id as a subdomain's label",
+		  VALUE("Authentication-Results: mx.example.org.evil; x\r\n"),
+		  false },
+		{ "another name",
+		  VALUE("X-Authentication-Results: mx.example.org; x\r\n"), false },
+		{ "a longer name",
+		  VALUE("Authentication-Results-X: mx.example.org; x\r\n"), false },
+		{ "no colon",
+		  VALUE("Authentication-Results mx.example.org; x\r\n"), false },
+		{ "a bare CR that folds",
+		  VALUE("X-Note: a\r Authentication-Results: mx.example.org\r\n"),
+		  false },
+		{ "in another field's value",
+		  VALUE("X-Note: Authentication-Results: mx.example.org\r\n"),
+		  false },
+	};
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(cases); i++) {
+		struct dkim_buf message = { 0 }, expected = { 0 };
+		struct filtered whole, bytewise;
+
+		dkim_buf_append_str(&message, SUBJECT);
+		dkim_buf_append(&message, cases[i].field, cases[i].len);
+		dkim_buf_append_str(&message, SUBJECT BODY);
+		dkim_buf_append_str(&expected, SUBJECT);
+		if (!cases[i].ours)
+			dkim_buf_append(&expected, cases[i].field, cases[i].len);
+		dkim_buf_append_str(&expected, SUBJECT);
+
+		filter_run(message.data, message.len, 4096, message.len, &whole);
+		filter_run(message.data, message.len, 4096, 1, &bytewise);
+		tap_ok(whole.removed == (cases[i].ours ? 1 : 0) &&
+		       whole.kept.len == expected.len &&
+		       memcmp(whole.kept.data, expected.data, expected.len) == 0,
+		       "%s: %s", cases[i].name,
+		       cases[i].ours ? "removed" : "kept");
+		tap_ok(whole.header_size == message.len - strlen(BODY) &&
+		       whole.consumed == message.len - strlen(BODY) + 2 &&
+		       bytewise.header_size == whole.header_size &&
+		       bytewise.consumed == whole.consumed &&
+		       bytewise.removed == whole.removed &&
+		       bytewise.kept.len == whole.kept.len &&
+		       memcmp(bytewise.kept.data, whole.kept.data,
+			      whole.kept.len) == 0,
+		       "%s: the header ends before the empty line, "
+		       "byte by byte as in one piece", cases[i].name);
+		filtered_free(&whole);
+		filtered_free(&bytewise);
+		dkim_buf_free(&message);
+		dkim_buf_free(&expected);
+	}
+}
+
+static void
+test_filter_block(void)
+{
+	struct filtered result;
+	struct dkim_buf spaces = { 0 };
+
+	/* RFC 5322 obsolete syntax, as in the issue: 9000 spaces */
+	dkim_buf_append_str(&spaces, SUBJECT "Authentication-Results");
+	for (int i = 0; i < 9000; i++)
+		dkim_buf_append_c(&spaces, ' ');
+	dkim_buf_append_str(&spaces, ": mx.example.org; dkim=pass\r\n" BODY);
+	filter_run(spaces.data, spaces.len, 4096, 100, &result);
+	tap_ok(result.removed == 1 && strcmp(result.kept.data, SUBJECT) == 0,
+	       "9000 spaces before the colon: removed");
+	filtered_free(&result);
+	dkim_buf_free(&spaces);
+
+	filter_run(FORGED SUBJECT FORGED BODY, strlen(FORGED SUBJECT FORGED BODY),
+		   4096, 7, &result);
+	tap_ok(result.removed == 2 && result.top != NULL &&
+	       strcmp(result.top, FORGED) == 0 &&
+	       strcmp(result.kept.data, SUBJECT) == 0,
+	       "the topmost field, when removed, is handed back");
+	filtered_free(&result);
+	filter_run(SUBJECT FORGED BODY, strlen(SUBJECT FORGED BODY), 4096, 3,
+		   &result);
+	tap_ok(result.removed == 1 && result.top == NULL,
+	       "no topmost field when it was kept");
+	filtered_free(&result);
+
+	filter_run(" " FORGED BODY, strlen(" " FORGED BODY), 4096, 5, &result);
+	tap_ok(result.removed == 1 && result.kept.len == 0,
+	       "a first line that begins with a space is a field");
+	filtered_free(&result);
+
+	filter_run(SUBJECT FORGED, strlen(SUBJECT FORGED), 4096, 5, &result);
+	tap_ok(result.removed == 1 &&
+	       result.header_size == strlen(SUBJECT FORGED) &&
+	       strcmp(result.kept.data, SUBJECT) == 0,
+	       "a message without an empty line is all header");
+	filtered_free(&result);
+
+	filter_run(SUBJECT "Authentication-Results: mx.example.org",
+		   strlen(SUBJECT "Authentication-Results: mx.example.org"),
+		   4096, 5, &result);
+	tap_ok(result.removed == 1, "a last field without a line end");
+	filtered_free(&result);
+
+	filter_run(SUBJECT "\r", strlen(SUBJECT "\r"), 4096, 1, &result);
+	tap_ok(result.removed == 0 && strcmp(result.kept.data, SUBJECT "\r") == 0 &&
+	       result.header_size == strlen(SUBJECT "\r"),
+	       "a message that ends with a lone CR keeps it");
+	filtered_free(&result);
+
+	filter_run("\r\nbody", 6, 4096, 1, &result);
+	tap_ok(result.header_size == 0 && result.consumed == 2 &&
+	       result.kept.len == 0, "an empty header block");
+	filtered_free(&result);
+
+	filter_run("Subject: a\nAuthentication-Results: mx.example.org\n\nb\n",
+		   strlen("Subject: a\nAuthentication-Results: mx.example.org"
+			  "\n\nb\n"), 4096, 4, &result);
+	tap_ok(result.removed == 1 && result.header_size == 50 &&
+	       strcmp(result.kept.data, "Subject: a\n") == 0,
+	       "LF line ends");
+	filtered_free(&result);
+}
+
+static void
+test_filter_long_fields(void)
+{
+	struct filtered result;
+	const char *kept_long = "X-Long: 0123456789abcdef0123456789abcdef"
+		"0123456789abcdef\r\n";
+	struct dkim_buf message = { 0 };
+
+	/* 40 bytes are examined: "Authentication-Results: " and 16 more */
+	dkim_buf_append_str(&message, kept_long);
+	dkim_buf_append_str(&message, "Authentication-Results: (a long comment "
+			    "that goes on) mx.example.org; x\r\n");
+	dkim_buf_append_str(&message, "Authentication-Results: other.example; "
+			    "spf=pass and then some more\r\n");
+	dkim_buf_append_str(&message, "Authentication-Results                "
+			    "                \r\n");
+	dkim_buf_append_str(&message, "Authentication-Results: mx.example.or");
+	dkim_buf_append_str(&message, "g.evil; x\r\n");
+	dkim_buf_append_str(&message, SUBJECT BODY);
+	filter_run(message.data, message.len, 40, 3, &result);
+	tap_ok(result.removed == 3 &&
+	       strncmp(result.kept.data, kept_long, strlen(kept_long)) == 0 &&
+	       strstr(result.kept.data, "other.example; spf=pass and then some "
+		      "more\r\n" SUBJECT) != NULL &&
+	       strstr(result.kept.data, "long comment") == NULL &&
+	       strstr(result.kept.data, "Results   ") == NULL &&
+	       strstr(result.kept.data, "evil") == NULL,
+	       "fields longer than examined: kept whole, or removed when the "
+	       "rest could make them ours");
+	filtered_free(&result);
+	dkim_buf_free(&message);
+}
+
+/* Adversarial fields in which every bare CR starts a piece that looks
+ * like ours, with comments that never close: linear, not quadratic. */
+static void
+test_filter_linear(void)
+{
+	static const char piece[] = "\rAuthentication-Results:(x";
+	struct dkim_buf message = { 0 };
+	struct filtered result;
+
+	dkim_buf_append_str(&message, "X-Junk: ");
+	while (message.len < 4 * 1024 * 1024)
+		dkim_buf_append_str(&message, piece);
+	dkim_buf_append_str(&message, "\r\n" BODY);
+	clock_t started = clock();
+	filter_run(message.data, message.len, message.len, 65536, &result);
+	double seconds = (double)(clock() - started) / CLOCKS_PER_SEC;
+	tap_ok(result.removed == 0 && seconds < 10,
+	       "a 4 MiB field of %zu-byte pieces: kept, in %.2f s",
+	       sizeof(piece) - 1, seconds);
+	filtered_free(&result);
+	dkim_buf_free(&message);
 }
 
 int
@@ -173,5 +475,9 @@ main(void)
 	test_values();
 	test_header_b_and_folding();
 	test_is_ours();
+	test_filter_fields();
+	test_filter_block();
+	test_filter_long_fields();
+	test_filter_linear();
 	return tap_done();
 }
