@@ -18,6 +18,7 @@ import re
 
 import dkimplugin
 import dovecot
+import managesieve
 import nsd
 import oracles
 import tap
@@ -346,17 +347,66 @@ def check_errors(server):
 
 
 def check_opt_in(build):
-    """Like Pigeonhole's other vnd.* extensions, the test is unknown until enabled."""
-    with dovecot.Dovecot(sieve_plugins=[dkimplugin.sieve_plugin(build)]) as dc:
-        output = dc.sieve_test("alice", JUNK_FAIL, samples()["valid"][0], check=False)
+    """Like Pigeonhole's other vnd.* extensions, the test is unknown until enabled. With the
+    plugin loaded but the extension not enabled (an administrator who allows it only in
+    global scripts), Pigeonhole also unloads the extension it never loaded: every Sieve user
+    must go on working, in sieve-test, at delivery and in ManageSieve, with no crash."""
+    plain = 'require "fileinto";\nfileinto "Other";\n'
+    message = samples()["valid"][0]
+    with dovecot.Dovecot(sieve_plugins=[dkimplugin.sieve_plugin(build)],
+                         managesieve=True) as dc:
+        output = dc.sieve_test("alice", JUNK_FAIL, message,
+                               expect_status=dovecot.SIEVE_TEST_COMPILE_FAILED)
         tap.ok(re.search(r"unknown Sieve capability .vnd\.dovecot\.dkim", output),
-               "without sieve_extensions = +vnd.dovecot.dkim the extension is unknown", output)
+               "not enabled: sieve-test refuses the script (and exits, no crash)", output)
+        output = dc.sieve_test("alice", plain, message)
+        tap.ok("store message in folder: Other" in output,
+               "not enabled: a script without it runs", output)
+
+        dc.set_sieve_script("bob", plain)
+        replies = dc.deliver_lmtp(f"s@{SECURE}", [dc.address("bob")], message)
+        tap.ok(all(code == 250 for code, _ in replies.values())
+               and len(dc.read_maildir("bob", "Other")) == 1,
+               "not enabled: LMTP delivers and runs the user's script", repr(replies))
+
+        with managesieve.connect(dc.managesieve_port, "carol", dc.settings.password) as ms:
+            tap.ok("vnd.dovecot.dkim" not in ms.sieve_extensions and
+                   "fileinto" in ms.sieve_extensions,
+                   "not enabled: ManageSieve lists the other extensions, not this one",
+                   repr(ms.capabilities))
+            accepted, text = ms.putscript("main", JUNK_FAIL)
+            tap.ok(not accepted and "vnd.dovecot.dkim" in text,
+                   "not enabled: ManageSieve refuses a script that requires it", text)
+        errors = dc.error_lines()
+        tap.ok(not errors, "not enabled: no error, fatal or panic in Dovecot's log",
+               "\n".join(errors))
+
+
+def check_managesieve(build):
+    """Users install scripts with ManageSieve (their mail client's filter editor): it must
+    take one that requires vnd.dovecot.dkim, and refuse a mistake in it as a compile error."""
+    with dovecot.Dovecot(sieve_plugins=[dkimplugin.sieve_plugin(build)],
+                         sieve_extensions=("vnd.dovecot.dkim",), managesieve=True) as dc:
+        with managesieve.connect(dc.managesieve_port, "alice", dc.settings.password) as ms:
+            tap.ok("vnd.dovecot.dkim" in ms.sieve_extensions,
+                   "ManageSieve lists vnd.dovecot.dkim", repr(ms.capabilities))
+            for name, script in (("junk", JUNK_FAIL), ("bank", BANK_ROUTING)):
+                accepted, text = ms.putscript(name, script)
+                tap.ok(accepted, f"ManageSieve accepts the {name} script", text)
+            accepted, text = ms.putscript(
+                "typo", 'require "vnd.dovecot.dkim";\nif dkim :algned "pass" { keep; }\n')
+            tap.ok(not accepted and "algned" in text,
+                   "ManageSieve refuses an unknown tag, naming it", text)
+        errors = dc.error_lines()
+        tap.ok(not errors, "ManageSieve: no error, fatal or panic in Dovecot's log",
+               "\n".join(errors))
 
 
 def main():
     with dkimplugin.DnsBlackHole() as unreachable:
         run_checks(unreachable)
     check_opt_in(dkimplugin.builddir())
+    check_managesieve(dkimplugin.builddir())
 
 
 def run_checks(unreachable):
