@@ -1,7 +1,8 @@
 #!/bin/sh
 # All the tests, on a fresh Debian 12 machine: installs what is missing,
-# builds, runs `make check` (unit, corpus, interop, DNS, Dovecot), runs the
-# unit and tool tests again under AddressSanitizer + UBSan, and runs each
+# builds, runs `make check` (unit, corpus, interop, DNS, Dovecot 2.3), runs
+# the unit and tool tests again under AddressSanitizer + UBSan, runs the
+# Dovecot tests against Dovecot 2.4 in a Debian 13 root, and runs each
 # fuzzer for FUZZ_SECONDS (default 60).  Ends with "N passed, N failed".
 set -u
 
@@ -54,6 +55,14 @@ else
 	echo "sanitizer build failed"
 	failed=$((failed + 1))
 fi
+
+stage "Dovecot 2.4 (Debian 13 root)"
+# The plugins built against Dovecot 2.4 and every test that starts a Dovecot,
+# in a fresh overlay of a cached Debian 13 root (built when missing).
+mkdir -p "$top/_build-dovecot24"
+"$top/tests/run-dovecot24.sh" >"$top/_build-dovecot24/run.out" 2>&1
+tail -n 20 "$top/_build-dovecot24/run.out"
+count_suite "$top/_build-dovecot24/build/test-suite.log"
 
 stage "fuzzing (${FUZZ_SECONDS:-60} s per target)"
 if BUILD_DIR="$top/_build-fuzz" "$top/scripts/build.sh" CC=clang \
