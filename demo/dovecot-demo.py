@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 import dkimplugin
+import dovecot
 import nsd
 from dkimtools import tool
 
@@ -108,7 +109,7 @@ def main():
                                    includes=[dkimplugin.shipped_conf("90-dkim.conf")]) \
                 as server:
             print(f"  NSD on 127.0.0.1@{server.dns.port}, in {server.dns.directory}")
-            print(f"  Dovecot in {server.dc.directory}")
+            print(f"  Dovecot {dovecot.version_name(server.dc.version)} in {server.dc.directory}")
             print(f"  authserv-id {dkimplugin.AUTHSERV_ID}; bob's Sieve script:")
             print(indent(SIEVE_SCRIPT), end="")
             server.dc.set_sieve_script("bob", SIEVE_SCRIPT)

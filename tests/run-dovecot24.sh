@@ -4,8 +4,11 @@
 # tests `make check` runs against the host's Dovecot 2.3.
 #
 # Usage: tests/run-dovecot24.sh [TEST...]
+#        tests/run-dovecot24.sh --command CMD [ARG...]
 #   TEST: e.g. tests/test-deliver.py; default: every test that starts a
-#   Dovecot ($(DOVECOT_TESTS), make check-dovecot).
+#   Dovecot ($(DOVECOT_TESTS), make check-dovecot).  --command runs CMD
+#   there instead, with the environment the tests get (the demo: demo.sh
+#   --dovecot24).
 # Environment: CONFIGURE_ARGS, extra arguments for configure (e.g.
 #   --without-dovecot-plugins).
 #
@@ -67,7 +70,13 @@ else
 	echo "run-dovecot24: no install-dovecot-modules target: no settings module installed"
 fi
 
-if [ $# -gt 0 ]; then
+if [ "${1:-}" = --command ]; then
+	shift
+	DKIM_TOP_SRCDIR=$out/src DKIM_TOP_BUILDDIR=$out/build
+	PYTHONPATH=$out/src/tests/lib PYTHONDONTWRITEBYTECODE=1
+	export DKIM_TOP_SRCDIR DKIM_TOP_BUILDDIR PYTHONPATH PYTHONDONTWRITEBYTECODE
+	exec "$@"
+elif [ $# -gt 0 ]; then
 	make -C "$out/build" check VERBOSE=1 TESTS="$*"
 else
 	make -C "$out/build" check-dovecot VERBOSE=1

@@ -33,7 +33,7 @@ def main():
            "forged Authentication-Results: replaced by dkim=none", forged)
     tap.ok("6 deliveries, 5 verifications" in output,
            "two recipients of one message: one verification", output[-400:])
-    directories = re.findall(r"(?:NSD on \S+, in|Dovecot in) (\S+)", output)
+    directories = re.findall(r"(?:NSD on \S+, in|Dovecot [0-9.]+ in) (\S+)", output)
     leftovers = [pid for pid in os.listdir("/proc") if pid.isdigit()
                  and any(d.encode() in _cmdline(pid) for d in directories)]
     tap.ok(len(directories) == 2 and not leftovers
