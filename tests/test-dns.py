@@ -7,19 +7,19 @@ import tempfile
 import time
 
 import nsd
+import procutil
 import oracles
 import tap
 from dkimtools import sign, tool, verify
-import subprocess
 
 SELECTOR = "sel"
 INSECURE_ZONE = "plain.example"  # outside the signed zones: unsigned
 
 
 def testkey(*args, timeout=60):
-    proc = subprocess.run([tool("dkim-testkey"), *args], capture_output=True,
-                          text=True, timeout=timeout)
-    return proc.returncode, proc.stdout + proc.stderr
+    proc = procutil.run([tool("dkim-testkey"), *args], "dkim-testkey", timeout=timeout,
+                        check=False)
+    return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace")
 
 
 def main():

@@ -20,7 +20,7 @@ Run: DKIM_TOP_BUILDDIR=_build PYTHONPATH=tests/lib /usr/bin/python3 tests/test-m
 import os
 import re
 import shutil
-import subprocess
+import procutil
 
 import dkimtools
 import tap
@@ -38,7 +38,7 @@ DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2212": "-", "\u00ad": "
 
 def usage_string(tool):
     """The usage string, from `TOOL --help` (stdout; stderr for a tool without --help)."""
-    proc = subprocess.run([dkimtools.tool(tool), "--help"], capture_output=True, timeout=30)
+    proc = procutil.run([dkimtools.tool(tool), "--help"], f"{tool} --help")
     for stream in (proc.stdout, proc.stderr):
         for line in stream.decode("utf-8", "replace").splitlines():
             if line.startswith("usage: "):
@@ -77,8 +77,8 @@ def source_options(tool):
 def render(page, device="utf8"):
     """(returncode, text, warnings) of groff rendering the page as a terminal would, wide
     enough that no option tag is wrapped."""
-    proc = subprocess.run(["groff", "-man", f"-T{device}", "-ww", "-rLL=200n", "-P-c", "-P-b",
-                           "-P-u", page], capture_output=True, timeout=60)
+    proc = procutil.run(["groff", "-man", f"-T{device}", "-ww", "-rLL=200n", "-P-c", "-P-b",
+                         "-P-u", page], "groff", timeout=60, check=False)
     text = proc.stdout.decode("utf-8", "replace").translate(DASHES)
     return proc.returncode, text, proc.stderr.decode("utf-8", "replace")
 

@@ -2,7 +2,7 @@
 their output, so tests speak in results rather than in text."""
 import os
 import re
-import subprocess
+import procutil
 from dataclasses import dataclass, field
 
 BUILDDIR = os.environ.get("DKIM_TOP_BUILDDIR", os.getcwd())
@@ -77,17 +77,16 @@ def verify(message, *args, timeout=60):
     """Runs dkim-verify -v on message bytes (or a path) with extra args."""
     cmd = [tool("dkim-verify"), "-v", "--authserv-id", "mx.test.example", *args]
     if isinstance(message, (bytes, bytearray)):
-        proc = subprocess.run(cmd, input=message, capture_output=True,
-                              timeout=timeout)
+        proc = procutil.run(cmd, "dkim-verify", input_bytes=message, timeout=timeout,
+                            check=False)
     else:
-        proc = subprocess.run(cmd + [message], capture_output=True,
-                              timeout=timeout)
+        proc = procutil.run(cmd + [message], "dkim-verify", timeout=timeout, check=False)
     return parse_verify_output(proc.returncode, proc.stdout.decode(),
                                proc.stderr.decode(errors="replace"))
 
 
 def sign(message, *args, timeout=60):
     """Runs dkim-sign on message bytes; returns (returncode, stdout, stderr)."""
-    proc = subprocess.run([tool("dkim-sign"), *args], input=message,
-                          capture_output=True, timeout=timeout)
+    proc = procutil.run([tool("dkim-sign"), *args], "dkim-sign", input_bytes=message,
+                        timeout=timeout, check=False)
     return proc.returncode, proc.stdout, proc.stderr.decode(errors="replace")

@@ -56,7 +56,9 @@ def run(argv, what, input_bytes=None, timeout=DEFAULT_TIMEOUT, check=True, **kwa
     """Runs a command to completion with a bound; returns the CompletedProcess (bytes output).
 
     With `check`, a non-zero exit raises HarnessError carrying the command's output, so a
-    broken tool is reported as such and never mistaken for a test result.
+    broken tool is reported as such and never mistaken for a test result. A command killed
+    by a signal (a crash) raises it whatever `check` says: no test expects one, and a test
+    that looks only at the output could miss it.
     """
     try:
         done = subprocess.run(argv, input=input_bytes, capture_output=True, timeout=timeout,
@@ -66,9 +68,11 @@ def run(argv, what, input_bytes=None, timeout=DEFAULT_TIMEOUT, check=True, **kwa
     except subprocess.TimeoutExpired as exc:
         raise HarnessError(f"{what}: {' '.join(map(str, argv))} did not finish in {timeout}s")\
             from exc
-    if check and done.returncode != 0:
+    if done.returncode < 0 or (check and done.returncode != 0):
+        ending = (f"was killed by {signal.Signals(-done.returncode).name}"
+                  if done.returncode < 0 else f"exited {done.returncode}")
         raise HarnessError(
-            f"{what}: {' '.join(map(str, argv))} exited {done.returncode}\n"
+            f"{what}: {' '.join(map(str, argv))} {ending}\n"
             f"stdout: {done.stdout.decode(errors='replace')}\n"
             f"stderr: {done.stderr.decode(errors='replace')}")
     return done
