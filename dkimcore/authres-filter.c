@@ -21,33 +21,15 @@ struct dkim_authres_filter {
 	dkim_authres_output_func *output;
 	void *context;
 
+	struct dkim_field_splitter splitter;
 	struct dkim_buf field;		/* the open field */
 	enum field_state state;
 	size_t fields;			/* fields ended so far */
-	bool at_line_start;
-	bool cr_at_line_start;		/* a line began with CR: is it empty? */
-	bool ended;			/* the header block has ended */
-	uint64_t offset;		/* bytes fed and consumed */
-	uint64_t header_size;
 
 	size_t removed;
 	char *removed_top;
 	size_t removed_top_len;
 };
-
-dkim_authres_filter *
-dkim_authres_filter_new(const char *authserv_id, size_t max_field_bytes,
-			dkim_authres_output_func *output, void *context)
-{
-	dkim_authres_filter *filter = dkim_calloc(1, sizeof(*filter));
-
-	filter->authserv_id = dkim_strdup(authserv_id);
-	filter->max_field_bytes = max_field_bytes > 0 ? max_field_bytes : 1;
-	filter->output = output;
-	filter->context = context;
-	filter->at_line_start = true;
-	return filter;
-}
 
 static void
 emit(dkim_authres_filter *filter, const char *data, size_t size)
@@ -115,80 +97,59 @@ field_add(dkim_authres_filter *filter, const char *data, size_t size)
 		emit(filter, data, size);
 }
 
+/* ---- the splitter's events (field-split.c) ---- */
+
 static void
-header_end(dkim_authres_filter *filter, uint64_t header_size)
+splitter_field_start(void *context)
 {
-	field_end(filter);
-	filter->header_size = header_size;
-	filter->ended = true;
+	field_begin(context);
+}
+
+static void
+splitter_line(void *context, const char *data, size_t size)
+{
+	field_add(context, data, size);
+}
+
+static void
+splitter_header_end(void *context)
+{
+	field_end(context);
+}
+
+static const struct dkim_field_splitter_vfuncs authres_filter_vfuncs = {
+	.field_start = splitter_field_start,
+	.line = splitter_line,
+	.header_end = splitter_header_end,
+};
+
+dkim_authres_filter *
+dkim_authres_filter_new(const char *authserv_id, size_t max_field_bytes,
+			dkim_authres_output_func *output, void *context)
+{
+	dkim_authres_filter *filter = dkim_calloc(1, sizeof(*filter));
+
+	filter->authserv_id = dkim_strdup(authserv_id);
+	filter->max_field_bytes = max_field_bytes > 0 ? max_field_bytes : 1;
+	filter->output = output;
+	filter->context = context;
+	dkim_field_splitter_init(&filter->splitter, &authres_filter_vfuncs,
+				 filter);
+	return filter;
 }
 
 size_t
 dkim_authres_filter_feed(dkim_authres_filter *filter, const void *data,
 			 size_t size)
 {
-	const char *start = data, *p = start, *end = p + size;
-
-	while (p < end && !filter->ended) {
-		if (filter->at_line_start) {
-			unsigned char c = (unsigned char)*p;
-			uint64_t line_offset =
-				filter->offset + (uint64_t)(p - start);
-
-			if (filter->cr_at_line_start) {
-				filter->cr_at_line_start = false;
-				if (c == '\n') {
-					/* CRLF: the CR was fed before */
-					header_end(filter, line_offset - 1);
-					p++;
-					break;
-				}
-				/* A line that begins with a bare CR is a
-				 * field of its own, as for the verifier. */
-				field_begin(filter);
-				field_add(filter, "\r", 1);
-				filter->at_line_start = false;
-				continue;
-			}
-			if (c == '\n') {
-				header_end(filter, line_offset);
-				p++;
-				break;
-			}
-			if (c == '\r') {
-				filter->cr_at_line_start = true;
-				p++;
-				continue;
-			}
-			if (!dkim_is_wsp(c) || filter->state == FIELD_NONE)
-				field_begin(filter);
-			filter->at_line_start = false;
-		}
-
-		const char *lf = memchr(p, '\n', (size_t)(end - p));
-		const char *line_end = lf == NULL ? end : lf + 1;
-
-		field_add(filter, p, (size_t)(line_end - p));
-		filter->at_line_start = lf != NULL;
-		p = line_end;
-	}
-	filter->offset += (uint64_t)(p - start);
-	return (size_t)(p - start);
+	return dkim_field_splitter_feed(&filter->splitter, data, size);
 }
 
 uint64_t
 dkim_authres_filter_finish(dkim_authres_filter *filter)
 {
-	if (!filter->ended) {
-		if (filter->cr_at_line_start) {
-			/* the message ends with a line of one CR */
-			filter->cr_at_line_start = false;
-			field_begin(filter);
-			field_add(filter, "\r", 1);
-		}
-		header_end(filter, filter->offset);
-	}
-	return filter->header_size;
+	dkim_field_splitter_finish(&filter->splitter);
+	return filter->splitter.header_size;
 }
 
 size_t

@@ -237,6 +237,48 @@ void dkim_signature_fail(struct dkim_signature *sig, enum dkim_reason reason,
 			 const char *fmt, ...) DKIM_ATTR_FORMAT(3, 4);
 void dkim_signature_clear(struct dkim_signature *sig);
 
+/* ---- header fields as readers split them (field-split.c) ----
+ * Lines end at LF.  A line that starts with SP or HTAB continues the field
+ * above it (one before any field starts a field of its own).  The header
+ * block ends at the first empty line (LF, or CR LF, alone) or at the end of
+ * the input; a line that starts with a bare CR followed by anything else is
+ * a nameless field of its own.  The verifier's header store (headers.c) and
+ * the Authentication-Results filter (authres-filter.c) both read a header
+ * block this way, so they always see the same fields. */
+struct dkim_field_splitter_vfuncs {
+	/* A field starts; its bytes follow in line(). */
+	void (*field_start)(void *context);
+	/* Bytes of the current field as they came, a line's LF included;
+	 * a line may come in several calls. */
+	void (*line)(void *context, const char *data, size_t size);
+	/* The header block ended (once). */
+	void (*header_end)(void *context);
+};
+
+struct dkim_field_splitter {
+	const struct dkim_field_splitter_vfuncs *v;
+	void *context;
+	uint64_t offset;	/* bytes consumed so far */
+	/* After header_end(): the bytes before the empty line (or all of
+	 * them, at the end of the input). */
+	uint64_t header_size;
+	bool at_line_start;	/* the last byte consumed was an LF */
+	bool cr_at_line_start;	/* a line began with CR: is it empty? */
+	bool in_field;		/* a field has started */
+	bool ended;
+};
+
+void dkim_field_splitter_init(struct dkim_field_splitter *splitter,
+			      const struct dkim_field_splitter_vfuncs *v,
+			      void *context);
+/* Consumes header bytes; returns how many were used.  Fewer than `size`
+ * means the header block ended (header_end() was called) and the rest is
+ * body. */
+size_t dkim_field_splitter_feed(struct dkim_field_splitter *splitter,
+				const void *data, size_t size);
+/* Ends the input: a header block without an empty line ends here. */
+void dkim_field_splitter_finish(struct dkim_field_splitter *splitter);
+
 /* ---- header block (headers.c) ---- */
 struct dkim_header_field {
 	size_t offset;		/* in dkim_headers.data */
@@ -262,11 +304,9 @@ struct dkim_headers {
 	bool complete;		/* blank line (or end of input) seen */
 
 	/* streaming state */
-	size_t field_start;	/* offset of the field being read */
-	bool in_field;
-	bool at_line_start;
-	bool cr_pending;
-	bool blank_cr;		/* a line started with CR */
+	struct dkim_field_splitter splitter;
+	size_t field_start;	/* offset of the field being stored */
+	bool in_field;		/* a field is being stored */
 
 	/* Name index for bottom-up selection, filled as fields arrive:
 	 * open addressing on a keyed hash, at most half full. */

@@ -27,15 +27,6 @@ struct dkim_name_slot {
 	size_t count;
 };
 
-void
-dkim_headers_init(struct dkim_headers *headers, size_t max_bytes)
-{
-	memset(headers, 0, sizeof(*headers));
-	headers->max_bytes = max_bytes;
-	headers->at_line_start = true;
-	headers->hash_key = dkim_siphash_process_key();
-}
-
 static void DKIM_ATTR_FORMAT(3, 4)
 set_overflow(struct dkim_headers *headers, enum dkim_reason reason,
 	     const char *fmt, ...)
@@ -234,72 +225,71 @@ end_of_headers(struct dkim_headers *headers)
 	headers->complete = true;
 }
 
+/* ---- the splitter's events (field-split.c) ---- */
+
+static void
+splitter_field_start(void *context)
+{
+	start_field(context);
+}
+
+/* Stores a line with CRLF line endings, whichever the message uses. */
+static void
+splitter_line(void *context, const char *data, size_t size)
+{
+	struct dkim_headers *headers = context;
+
+	if (size == 0 || data[size - 1] != '\n') {
+		store(headers, data, size);
+		return;
+	}
+	store(headers, data, size - 1);
+	/* The line's first byte is always stored before its LF, so a CR
+	 * before the LF (even from an earlier chunk) is last. */
+	if (headers->data.len > 0 &&
+	    headers->data.data[headers->data.len - 1] == '\r')
+		store(headers, "\n", 1);
+	else
+		store(headers, "\r\n", 2);
+}
+
+static void
+splitter_header_end(void *context)
+{
+	struct dkim_headers *headers = context;
+
+	/* the input ended inside a line */
+	if (!headers->splitter.at_line_start)
+		store(headers, "\r\n", 2);
+	end_of_headers(headers);
+}
+
+static const struct dkim_field_splitter_vfuncs header_store_vfuncs = {
+	.field_start = splitter_field_start,
+	.line = splitter_line,
+	.header_end = splitter_header_end,
+};
+
+void
+dkim_headers_init(struct dkim_headers *headers, size_t max_bytes)
+{
+	memset(headers, 0, sizeof(*headers));
+	headers->max_bytes = max_bytes;
+	headers->hash_key = dkim_siphash_process_key();
+	dkim_field_splitter_init(&headers->splitter, &header_store_vfuncs,
+				 headers);
+}
+
 size_t
 dkim_headers_feed(struct dkim_headers *headers, const void *data, size_t size)
 {
-	const char *p = data, *end = p + size;
-
-	while (p < end && !headers->complete) {
-		if (headers->at_line_start) {
-			unsigned char c = (unsigned char)*p;
-
-			if (headers->blank_cr) {
-				headers->blank_cr = false;
-				if (c == '\n') {
-					end_of_headers(headers);
-					p++;
-					break;
-				}
-				/* A line starting with a bare CR: malformed,
-				 * kept as a nameless field. */
-				start_field(headers);
-				store(headers, "\r", 1);
-				headers->at_line_start = false;
-				continue;
-			}
-			if (c == '\n') {
-				end_of_headers(headers);
-				p++;
-				break;
-			}
-			if (c == '\r') {
-				headers->blank_cr = true;
-				p++;
-				continue;
-			}
-			if (!dkim_is_wsp(c) || !headers->in_field)
-				start_field(headers);
-			headers->at_line_start = false;
-		}
-
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL) {
-			store(headers, p, (size_t)(end - p));
-			p = end;
-			break;
-		}
-		store(headers, p, (size_t)(nl - p));
-		/* The line's first byte is always stored before its LF, so
-		 * a CR before the LF (even from an earlier chunk) is last. */
-		if (headers->data.len > 0 &&
-		    headers->data.data[headers->data.len - 1] == '\r')
-			store(headers, "\n", 1);
-		else
-			store(headers, "\r\n", 2);
-		headers->at_line_start = true;
-		p = nl + 1;
-	}
-	return (size_t)(p - (const char *)data);
+	return dkim_field_splitter_feed(&headers->splitter, data, size);
 }
 
 void
 dkim_headers_finish(struct dkim_headers *headers)
 {
-	if (headers->complete)
-		return;
-	if (!headers->at_line_start)
-		store(headers, "\r\n", 2);
-	end_of_headers(headers);
+	dkim_field_splitter_finish(&headers->splitter);
 }
 
 const char *
