@@ -428,11 +428,16 @@ void dkim_signer_free(dkim_signer **signer);
  *
  * Validation happens in the verifier's single pass (dkim_verify_config
  * .arc): the ARC fields are sorted into sets when the header block is
- * complete, their key queries start then, and the body hashes of the
- * ARC-Message-Signatures are computed alongside DKIM's.  Sealing happens
- * in the signer's pass: the chain the message arrived with is validated
- * the same way, its status becomes the new seal's cv=, and one ARC set
- * is added.
+ * complete and their structure is checked (RFC 8617 §5.2 steps 1-3);
+ * then, for a sound chain, the newest set first, stopping at the first
+ * failure: the key queries of the newest ARC-Message-Signature and
+ * ARC-Seal start then, the body hashes of the newest AMSs (at most
+ * DKIM_ARC_MAX_AMS_CHECKS) are computed alongside DKIM's, and at the end
+ * the newest AMS is checked, then every seal newest first (an older
+ * seal's key is looked up only after the newer seals verified), then
+ * the older AMSs for oldest-pass.  Sealing happens in the signer's pass:
+ * the chain the message arrived with is validated the same way, its
+ * status becomes the new seal's cv=, and one ARC set is added.
  *
  * ARC-Message-Signature and ARC-Seal fields are read as RFC 8617 and
  * the ARC test suite (ValiMail) have them: no v=, i= is the instance
@@ -444,8 +449,13 @@ void dkim_signer_free(dkim_signer **signer);
  * retrying later may change that.
  * ------------------------------------------------------------------- */
 
-/* The most ARC sets a message can carry (RFC 8617 §5.2). */
+/* The most ARC sets a message can carry (RFC 8617 §5.2); a chain that
+ * may pass gets every seal checked, up to this many. */
 #define DKIM_ARC_MAX_SETS 50
+/* The most ARC-Message-Signatures checked per message, newest first:
+ * each may cost a key lookup and a body hash.  The newest decides
+ * whether the chain can pass; the older ones only give oldest-pass. */
+#define DKIM_ARC_MAX_AMS_CHECKS 5
 
 struct dkim_arc_result {
 	/* The chain validation status: DKIM_RESULT_NONE (no ARC sets),
@@ -457,7 +467,9 @@ struct dkim_arc_result {
 	/* On pass, RFC 8617 §5.2's oldest-pass: 0 when every
 	 * ARC-Message-Signature still validates, else the lowest instance
 	 * whose AMS (and all newer ones) still validate, i.e. how far back
-	 * the message is unchanged. */
+	 * the message is unchanged.  Only the newest DKIM_ARC_MAX_AMS_CHECKS
+	 * AMSs are checked: with more sets, it is at least
+	 * sets - DKIM_ARC_MAX_AMS_CHECKS + 1. */
 	unsigned oldest_pass;
 	unsigned failed_instance;	/* the failing set, or 0 */
 	const char *seal_domain;	/* d= of the newest ARC-Seal, or NULL */
