@@ -436,8 +436,8 @@ void dkim_signer_free(dkim_signer **signer);
  * the newest AMS is checked, then every seal newest first (an older
  * seal's key is looked up only after the newer seals verified), then
  * the older AMSs for oldest-pass.  Sealing happens in the signer's pass:
- * the chain the message arrived with is validated the same way, its
- * status becomes the new seal's cv=, and one ARC set is added.
+ * one ARC set is added, whose cv= is the status of the arriving chain
+ * (see dkim_arc_seal_config.authres).
  *
  * ARC-Message-Signature and ARC-Seal fields are read as RFC 8617 and
  * the ARC test suite (ValiMail) have them: no v=, i= is the instance
@@ -491,10 +491,28 @@ struct dkim_arc_seal_config {
 	 * resinfo; ..."), or the authserv-id whose Authentication-Results
 	 * fields in the message are merged, in order (they must be this
 	 * hop's own: remove forged ones first, RFC 8601 §5, see
-	 * dkim_authres_is_ours()).  When these results carry an arc=
-	 * result (this hop's check of the chain on arrival, before any
-	 * change it made), the seal carries it as cv=; otherwise the chain
-	 * is validated here and an arc= result is added. */
+	 * dkim_authres_is_ours()).
+	 *
+	 * The seal's cv= is the status of the arriving chain.  Its
+	 * structure (RFC 8617 §5.2 steps 1-3) is always checked here; the
+	 * first arc= result of these results is this hop's check on
+	 * arrival, before any change it made (a list that tags the Subject
+	 * breaks the arriving AMS on purpose), and may only make the seal
+	 * worse than the structure allows, never better:
+	 *   - a chain whose newest seal says cv=fail gets no new set
+	 *     (RFC 8617 §5.1), whatever was recorded;
+	 *   - a chain whose structure fails is sealed cv=fail, whatever
+	 *     was recorded;
+	 *   - a recorded arc=fail is sealed cv=fail;
+	 *   - a recorded arc=pass over a sound chain is sealed cv=pass
+	 *     without checking the signatures again;
+	 *   - a recorded arc=none without a chain is sealed cv=none;
+	 *   - otherwise (no arc= result, one that is not none, pass or
+	 *     fail, arc=pass without a chain, arc=none over one) the chain
+	 *     is validated here, and its status is sealed.
+	 * The ARC-Authentication-Results then says arc= with the cv= of
+	 * the seal: the recorded arc= result when that was sealed, else
+	 * the seal's own in its place. */
 	const char *authres;
 	const char *authserv_id;
 	/* The AMS: c= (default relaxed/relaxed), h= (NULL for the
@@ -522,10 +540,13 @@ void dkim_arc_seal_config_init(struct dkim_arc_seal_config *config);
 int dkim_signer_add_arc_seal(dkim_signer *signer,
 			     const struct dkim_arc_seal_config *config,
 			     struct dkim_error *error);
-/* After dkim_signer_finish(): the cv= the new seal carries (the recorded
- * arc= result, or the validation, whose details `result_r` gives as
- * dkim_verifier_arc() does; DKIM_RESULT_NONE without a seal request).  `sealed_r` (may be
- * NULL) tells whether a set was added: not for a chain whose newest seal
+/* After dkim_signer_finish(): the cv= the new seal carries (see
+ * dkim_arc_seal_config.authres; DKIM_RESULT_NONE without a seal
+ * request).  `result_r` (may be NULL) receives what is known of the
+ * arriving chain, as dkim_verifier_arc() gives it: its structure's
+ * failure, or the validation's details, or for a recorded result sealed
+ * as it is, cv=none with the sets counted.  `sealed_r` (may be NULL)
+ * tells whether a set was added: not for a chain whose newest seal
  * already says cv=fail (RFC 8617 §5.1). */
 enum dkim_result dkim_signer_arc(const dkim_signer *signer,
 				 const struct dkim_arc_result **result_r,

@@ -2,7 +2,8 @@
 validation and 17 signing cases) with its documented semantics, Stalwart's and dkimpy's ARC
 vectors, and interop with dkimpy both ways (what we seal validates there, what it seals
 validates here, and chains that alternate). The exact dkimpy signing vector (its own field
-layout) is reproduced in tests/unit/test-sign-golden.
+layout) is reproduced in tests/unit/test-sign-golden. Then how a recorded arc= result meets
+the arriving chain's structure when sealing.
 
 Suite semantics (../shared/corpus/arc-test-suite/PROVENANCE.md): validation compares `cv`
 case-insensitively, '' meaning that the newest seal already says cv=fail (fail or no result
@@ -384,6 +385,93 @@ def tools_behaviour(tmp):
            "dkim-sign refuses to seal with an Ed25519 key", proc.stderr.decode())
 
 
+# -- a recorded arc= result against the arriving chain ------------------------------------------
+
+REPORTED = (b"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed; d=lists.example.org;"
+            b" s=s1; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n"
+            b"From: a@example.com\r\n"
+            b"Subject: x\r\n"
+            b"\r\n"
+            b"hi\r\n")
+"""The reproducer of the security report: set 1 is an AMS alone. Sealed over a recorded
+arc=pass, the older sets were hashed with a missing field's index, -1 (a read before a heap
+block, cv=pass over a broken chain)."""
+
+
+def aar_arc(added):
+    """The arc= results of the added ARC-Authentication-Results."""
+    return re.findall(r"arc=(\w+)", added.get("ARC-Authentication-Results", ""))
+
+
+def sealed_as(message, tmp, table, spec, recorded, path):
+    """Seals with this hop's results carrying `recorded` (an arc= result, or None), given
+    with --arc-authres (`path` "authres") or as an Authentication-Results field of the
+    message (`path` "authserv-id"): (returncode, added fields, output, stderr)."""
+    results = "lists.example.org; spf=pass smtp.mailfrom=a.example" + (
+        f"; arc={recorded}" if recorded else "")
+    if path == "authres":
+        return seal(message, tmp, table, spec, "--arc-authres", results)
+    field = f"Authentication-Results: {results}\r\n".encode()
+    return seal(field + message, tmp, table, spec, "--arc-authserv-id", "lists.example.org")
+
+
+def clean_exit(returncode, stderr):
+    """Exit status 0 and no sanitizer report (the ASan stage runs the same tests)."""
+    return returncode == 0 and "runtime error" not in stderr and "Sanitizer" not in stderr
+
+
+def recorded_results(tmp):
+    key = oracles.SigningKey.generate("rsa-sha256", 1024)
+    table = {"s1._domainkey.lists.example.org": key.dns_record()}
+    spec = f"lists.example.org:s1:{write_key(tmp, 'lists.pem', key.pem())}"
+
+    # The report: a broken chain is sealed cv=fail whatever was recorded, both ways of
+    # giving the results; the AAR says so too; then the chain has ended.
+    for path in ("authres", "authserv-id"):
+        returncode, added, output, stderr = sealed_as(REPORTED, tmp, table, spec, "pass", path)
+        seal_tags = tag_set(added.get("ARC-Seal", ""))
+        got = check(output, tmp, table)
+        tap.ok(clean_exit(returncode, stderr) and {"cv=fail", "i=2"} <= seal_tags and
+               aar_arc(added) == ["fail"] and got.arc_cv == "fail" and
+               "arc-chain-failed" in got.arc,
+               f"sealing with --arc-{path} over a broken chain (an AMS alone), arc=pass "
+               "recorded: exit 0, cv=fail, arc=fail in the AAR, the chain has ended",
+               f"exit {returncode} {stderr}\n{added}\n{got.arc}")
+    ended = output
+
+    # Every other way the record can disagree with the chain.
+    _, _, chain, _ = seal(MESSAGE, tmp, table, spec, "--arc-authres",
+                          "lists.example.org; arc=none")
+    edited = chain + b"--\r\nfooter added after the seal\r\n"
+    cases = [
+        ("arc=pass without ARC sets", MESSAGE, "pass", "none", 1),
+        ("arc=fail without ARC sets", MESSAGE, "fail", "fail", 1),
+        ("arc=none over a valid chain (validated now)", chain, "none", "pass", 2),
+        ("arc=none over a chain broken since (validated now)", edited, "none", "fail", 2),
+        ("no arc= result over a valid chain (validated now)", chain, None, "pass", 2),
+        ("arc=pass over a sound chain broken since (the list's edit)", edited, "pass",
+         "pass", 2),
+        ("arc=fail over a valid chain", chain, "fail", "fail", 2),
+    ]
+    for label, message, recorded, cv, instance in cases:
+        for path in ("authres", "authserv-id"):
+            returncode, added, output, stderr = sealed_as(message, tmp, table, spec, recorded,
+                                                          path)
+            got = check(output, tmp, table)
+            tap.ok(clean_exit(returncode, stderr) and
+                   {f"cv={cv}", f"i={instance}"} <= tag_set(added.get("ARC-Seal", "")) and
+                   aar_arc(added) == [cv] and
+                   got.arc_cv == ("pass" if cv != "fail" else "fail"),
+                   f"sealing with --arc-{path}, {label}: cv={cv}, arc={cv} in the AAR",
+                   f"exit {returncode} {stderr}\n{added}\n{got.arc}")
+
+    # A chain that ended gets no set, even over a recorded pass.
+    returncode, added, _, stderr = sealed_as(ended, tmp, table, spec, "pass", "authres")
+    tap.ok(clean_exit(returncode, stderr) and not added and "no ARC set added" in stderr,
+           "sealing over a chain whose newest seal says cv=fail, arc=pass recorded: no new set",
+           f"exit {returncode} {added} {stderr}")
+
+
 def hostile(tmp):
     """Bounded work whatever the ARC fields: RFC 8617's cap of 50 sets."""
     key = oracles.SigningKey.generate("rsa-sha256", 1024)
@@ -424,6 +512,7 @@ def main():
         dkimpy_vectors(tmp)
         interop(tmp)
         tools_behaviour(tmp)
+        recorded_results(tmp)
         hostile(tmp)
 
 
