@@ -9,7 +9,7 @@ PACKAGES="
 	dovecot-dev dovecot-core dovecot-lmtpd dovecot-sieve dovecot-submissiond
 	dovecot-imapd
 	nsd unbound-host ldnsutils dns-root-data
-	python3 python3-dkim python3-nacl python3-cryptography python3-yaml
+	python3 python3-dkim python3-authres python3-nacl python3-cryptography python3-yaml
 	opendkim opendkim-tools libopendkim-dev libmail-dkim-perl libnet-dns-perl
 	swaks util-linux procps groff-base valgrind
 "
