@@ -104,17 +104,18 @@ aar_instance(const char *field, size_t len)
 	return p < end && *p == ';' ? value : 0;
 }
 
+/* The set of an instance (1 to DKIM_ARC_MAX_SETS), growing the chain to
+ * it: most chains have a few sets. */
 static struct dkim_arc_set *
 set_for(struct dkim_arc_chain *chain, unsigned instance)
 {
-	if (chain->sets == NULL) {
-		chain->sets = dkim_malloc(DKIM_ARC_MAX_SETS *
-					  sizeof(*chain->sets));
-		for (size_t i = 0; i < DKIM_ARC_MAX_SETS; i++)
+	if (instance > chain->count) {
+		chain->sets = dkim_realloc(chain->sets,
+					   instance * sizeof(*chain->sets));
+		for (unsigned i = chain->count; i < instance; i++)
 			set_init(&chain->sets[i]);
-	}
-	if (instance > chain->count)
 		chain->count = instance;
+	}
 	return &chain->sets[instance - 1];
 }
 
@@ -459,7 +460,7 @@ dkim_arc_chain_finish(struct dkim_arc_chain *chain,
 void
 dkim_arc_chain_free(struct dkim_arc_chain *chain)
 {
-	for (size_t i = 0; chain->sets != NULL && i < DKIM_ARC_MAX_SETS; i++) {
+	for (unsigned i = 0; i < chain->count; i++) {
 		struct dkim_arc_set *set = &chain->sets[i];
 
 		dkim_signature_clear(&set->ams.sig);

@@ -620,8 +620,7 @@ struct dkim_arc_set {
 
 /* Zero-initialized before use. */
 struct dkim_arc_chain {
-	struct dkim_arc_set *sets;	/* [i - 1] is instance i; NULL
-					   until an ARC field is seen */
+	struct dkim_arc_set *sets;	/* [i - 1] is instance i */
 	unsigned count;			/* highest instance seen (N) */
 	/* Steps 1-3 passed: sets 1..N each have their three fields. */
 	bool sound;
