@@ -12,7 +12,7 @@ target documents at its top:
   authres    (ARC-)Authentication-Results field values
   sign       each message after an option byte (simple and relaxed, with l=)
   arc        each message after an option byte (relaxed, two hops sealing), the ARC
-             suite's also with a recorded arc=pass, both ways
+             suite's also with a recorded arc=pass
 The seeds are derived at run time and never kept in the repository, except the inputs of
 fixed bugs (ARC_REPRODUCERS), which are written for both targets that take messages."""
 import hashlib
@@ -129,9 +129,10 @@ class Seeds:
                           b"arc-authentication-results"):
                 self.add("authres", value)
 
-    def add_recorded_pass(self, message):
-        """fuzz-arc seals over a recorded arc=pass, given and from the message."""
-        for path in (0, ARC_FROM_MESSAGE):
+    def add_recorded_pass(self, message, paths=(ARC_FROM_MESSAGE,)):
+        """fuzz-arc seals over a recorded arc=pass, from an Authentication-Results field on
+        top of the message (and given, with 0 in `paths`)."""
+        for path in paths:
             self.add("arc", bytes([ARC_OPTIONS | path | ARC_RECORDS_PASS]) + message)
 
     def add_table(self, table):
@@ -197,7 +198,7 @@ def add_arc_suite(seeds, corpus):
 def add_reproducers(seeds):
     for message in ARC_REPRODUCERS:
         seeds.add_message(message, {})
-        seeds.add_recorded_pass(message)
+        seeds.add_recorded_pass(message, (0, ARC_FROM_MESSAGE))
 
 
 def main():
