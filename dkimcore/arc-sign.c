@@ -1,16 +1,22 @@
 /* ARC sealing (RFC 8617 §5.1): this hop's ARC set, made in the pass that
  * makes the DKIM signatures.
  *
- * The chain the message arrived with is validated on the way, exactly as
- * the verifier does it (arc-verify.c): its status becomes the new seal's
- * cv=, and the new set's instance follows the highest one found.  The
- * set is an ARC-Authentication-Results carrying this hop's
- * Authentication-Results, an ARC-Message-Signature (a signature request
- * of sign.c) and the ARC-Seal over the sets.  A chain whose newest seal
- * already says cv=fail is not extended (§5.1); a chain that fails here is
- * sealed with cv=fail over the new set alone (§5.1.2).  The fields are
- * written in the canonical form of the ARC test suite (tags sorted by
- * name), so that a seal is reproducible. */
+ * When the header block is complete, this hop's results are taken and
+ * the structure of the chain the message arrived with is checked, as the
+ * verifier does it (arc-verify.c); the new set's instance follows the
+ * highest one found.  The new seal's cv= is the arriving chain's status:
+ * what this hop recorded on arrival (an arc= result) when that fits the
+ * structure, else the validation, whose key queries and body hashes then
+ * start as the verifier's do (the rule is in dkim.h, at
+ * dkim_arc_seal_config.authres).  The set is an
+ * ARC-Authentication-Results carrying this hop's Authentication-Results,
+ * an ARC-Message-Signature (a signature request of sign.c) and the
+ * ARC-Seal over the sets.  A chain whose newest seal already says
+ * cv=fail is not extended (§5.1); a failed chain is sealed with cv=fail
+ * over the new set alone (§5.1.2), so that a broken chain's sets, which
+ * may lack fields, are never hashed.  The fields are written in the
+ * canonical form of the ARC test suite (tags sorted by name), so that a
+ * seal is reproducible. */
 #include "dkim-private.h"
 
 #include <stdlib.h>
@@ -19,6 +25,12 @@
 
 static const char authres_name[] = "Authentication-Results";
 
+/* This hop's results: the authserv-id, then each resinfo. */
+struct resinfos {
+	char **texts;
+	size_t count;
+};
+
 struct dkim_arc_sealer {
 	struct dkim_sign_request ams;
 	char *authres;		/* the given A-R value, or NULL */
@@ -26,6 +38,17 @@ struct dkim_arc_sealer {
 	dkim_resolver *resolver;
 	struct dkim_verify_config verify;
 	struct dkim_arc_chain chain;
+
+	/* Known at the end of the header block: this hop's results (or
+	 * why there are none), the arc= result among them, and whether
+	 * the chain must be validated to know the seal's cv=. */
+	struct resinfos results;
+	bool has_results;
+	struct dkim_error results_error;
+	bool has_recorded;
+	enum dkim_result recorded;
+	bool validate;
+
 	enum dkim_result cv;	/* what the new seal carries */
 	bool sealed;
 };
@@ -39,11 +62,6 @@ dkim_arc_seal_config_init(struct dkim_arc_seal_config *config)
 }
 
 /* ---- the Authentication-Results payload ---- */
-
-struct resinfos {
-	char **texts;
-	size_t count;
-};
 
 static void
 resinfos_free(struct resinfos *list)
@@ -183,10 +201,11 @@ is_method(const char *resinfo, const char *method)
 	return *resinfo == '=';
 }
 
-/* The chain status this hop recorded on arrival, as the arc= result
- * among its own results.  That is what the seal must carry (RFC 8617
- * §5.1): a list that then edits the message breaks the arriving AMS on
- * purpose, and validating the edited message here would find cv=fail. */
+/* The chain status this hop recorded on arrival: the first arc= result
+ * among its own results, if it is none, pass or fail.  That is what the
+ * seal carries when the structure allows it (RFC 8617 §5.1): a list that
+ * edits the message breaks the arriving AMS on purpose, and validating
+ * the edited message here would find cv=fail. */
 static bool
 recorded_chain_status(const struct resinfos *list, enum dkim_result *cv_r)
 {
@@ -231,31 +250,39 @@ fold_words(struct dkim_folder *folder, const char *text, bool last)
 	}
 }
 
-/* RFC 8617 §4.1.1: "i=N; " and the Authentication-Results payload.  The
- * chain status this hop found is recorded as arc= unless the results
- * already say it; a bare "none" makes way for it. */
+/* Whether the AAR takes a resinfo of this hop's results: not a bare
+ * "none", nor an arc= result when the seal's own takes its place. */
+static bool
+aar_takes(const char *resinfo, bool own_arc)
+{
+	return strcasecmp(resinfo, "none") != 0 &&
+		!(own_arc && is_method(resinfo, "arc"));
+}
+
+/* RFC 8617 §4.1.1: "i=N; " and the Authentication-Results payload, with
+ * arc= saying the cv= of the seal: the recorded result when that is what
+ * the seal carries, else the seal's own instead of any arc= result. */
 static void
 write_aar(struct dkim_buf *out, unsigned instance, enum dkim_result cv,
-	  const struct resinfos *list)
+	  const struct resinfos *list, bool recorded_sealed)
 {
 	struct dkim_folder folder;
-	bool has_arc = false;
+	bool own_arc = !recorded_sealed;
 	size_t last = 0;
 
 	for (size_t i = 1; i < list->count; i++) {
-		has_arc = has_arc || is_method(list->texts[i], "arc");
-		if (strcasecmp(list->texts[i], "none") != 0)
+		if (aar_takes(list->texts[i], own_arc))
 			last = i;
 	}
 	dkim_fold_start(&folder, out, "ARC-Authentication-Results");
 	dkim_fold_tagf(&folder, "i=%u;", instance);
 	fold_words(&folder, list->texts[0], false);
-	if (!has_arc) {
+	if (own_arc) {
 		dkim_fold_tagf(&folder, "arc=%s%s", dkim_result_name(cv),
 			       last > 0 ? ";" : "");
 	}
 	for (size_t i = 1; i <= last; i++) {
-		if (strcasecmp(list->texts[i], "none") != 0)
+		if (aar_takes(list->texts[i], own_arc))
 			fold_words(&folder, list->texts[i], i == last);
 	}
 	dkim_buf_append_str(out, "\r\n");
@@ -265,8 +292,9 @@ write_aar(struct dkim_buf *out, unsigned instance, enum dkim_result cv,
 
 /* What an ARC-Seal being made signs (RFC 8617 §5.1.1): the older sets
  * when the chain passed, then this hop's AAR and AMS, then the seal with
- * an empty b= value. */
-static void
+ * an empty b= value.  False when the older sets are not all there to
+ * hash (a chain that did not pass the structure check). */
+static bool
 seal_digest(const struct dkim_arc_chain *chain,
 	    const struct dkim_headers *headers, unsigned older_sets,
 	    const char *aar, const char *ams,
@@ -276,38 +304,45 @@ seal_digest(const struct dkim_arc_chain *chain,
 	struct dkim_header_hash hash;
 
 	dkim_header_hash_init(&hash, DKIM_CANON_RELAXED);
-	dkim_arc_chain_hash_sets(chain, headers, older_sets, &hash);
+	bool complete = dkim_arc_chain_hash_sets(chain, headers, older_sets,
+						 &hash);
 	dkim_header_hash_field(&hash, aar, strlen(aar));
 	dkim_header_hash_field(&hash, ams, strlen(ams));
 	dkim_header_hash_finish(&hash, seal->text.data, seal->text.len,
 				seal->b_pos, seal->b_pos, digest);
+	return complete;
 }
 
 /* RFC 8617 §4.1.3, tags sorted by name. */
 static int
 write_seal(const struct dkim_arc_sealer *sealer,
 	   const struct dkim_headers *headers, unsigned instance,
-	   enum dkim_result cv, const char *aar, const char *ams,
-	   struct dkim_buf *out, struct dkim_error *error)
+	   const char *aar, const char *ams, struct dkim_buf *out,
+	   struct dkim_error *error)
 {
 	const struct dkim_sign_request *req = &sealer->ams;
 	struct dkim_unsigned_field seal = { .text = { 0 } };
 	struct dkim_folder folder;
 	unsigned char digest[DKIM_SHA256_LEN];
+	int ret = -1;
 
 	dkim_fold_start(&folder, &seal.text, "ARC-Seal");
 	dkim_fold_tagf(&folder, "a=%s;", dkim_sign_algorithm_name(req->key));
 	dkim_sign_b_slot(&folder, &seal, false, DKIM_FOLD_WIDTH);
-	dkim_fold_tagf(&folder, "cv=%s;", dkim_result_name(cv));
+	dkim_fold_tagf(&folder, "cv=%s;", dkim_result_name(sealer->cv));
 	dkim_fold_tagf(&folder, "d=%s;", req->domain);
 	dkim_fold_tagf(&folder, "i=%u;", instance);
 	dkim_fold_tagf(&folder, "s=%s;", req->selector);
 	dkim_fold_tagf(&folder, "t=%lld", (long long)req->timestamp);
 
-	seal_digest(&sealer->chain, headers,
-		    cv == DKIM_RESULT_PASS ? instance - 1 : 0, aar, ams, &seal,
-		    digest);
-	int ret = dkim_sign_fill_b(&seal, req->key, digest, error);
+	if (!seal_digest(&sealer->chain, headers,
+			 sealer->cv == DKIM_RESULT_PASS ? instance - 1 : 0,
+			 aar, ams, &seal, digest)) {
+		dkim_error_set(error, "cannot seal cv=pass over ARC sets "
+			       "that failed the structure check");
+	} else {
+		ret = dkim_sign_fill_b(&seal, req->key, digest, error);
+	}
 	if (ret == 0) {
 		dkim_buf_append(out, seal.text.data, seal.text.len);
 		dkim_buf_append_str(out, "\r\n");
@@ -434,23 +469,55 @@ dkim_arc_sealer_new(const struct dkim_arc_seal_config *config,
 	return sealer;
 }
 
+/* Whether a recorded chain status may be sealed as it is over a chain
+ * whose structure passed: it may make the seal worse than the structure
+ * allows, never better (dkim_arc_seal_config.authres in dkim.h). */
+static bool
+recorded_fits(enum dkim_result recorded, unsigned sets)
+{
+	switch (recorded) {
+	case DKIM_RESULT_FAIL:
+		return true;
+	case DKIM_RESULT_PASS:
+		return sets > 0;
+	default:
+		return sets == 0;
+	}
+}
+
 void
 dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
 		      const struct dkim_headers *headers,
 		      struct dkim_body_canons *bcs)
 {
-	dkim_arc_chain_start(&sealer->chain, headers, sealer->resolver, bcs);
+	struct dkim_arc_chain *chain = &sealer->chain;
+
+	sealer->has_results = collect_resinfos(sealer, headers,
+		&sealer->results, &sealer->results_error) == 0;
+	sealer->has_recorded = sealer->has_results &&
+		recorded_chain_status(&sealer->results, &sealer->recorded);
+	if (!dkim_arc_chain_collect(chain, headers)) {
+		/* Broken, or ended already: no signature is worth checking,
+		 * and no older set may be hashed. */
+		sealer->cv = DKIM_RESULT_FAIL;
+	} else if (sealer->has_recorded &&
+		   recorded_fits(sealer->recorded, chain->count)) {
+		sealer->cv = sealer->recorded;
+	} else if (chain->count == 0) {
+		sealer->cv = DKIM_RESULT_NONE;
+	} else if (sealer->has_results && chain->count < DKIM_ARC_MAX_SETS) {
+		/* Sealing is refused otherwise: no use looking keys up. */
+		sealer->validate = true;
+		dkim_arc_chain_start_checks(chain, sealer->resolver, bcs);
+	}
 	dkim_sign_request_start(&sealer->ams, bcs);
 }
 
-/* Validates the arriving chain; false (with `error` set) when sealing has
- * to wait or cannot be done. */
-/* Validates the arriving chain: its size and whether it already ended
- * matter in any case; its status only when this hop recorded none
- * (`need_status`). */
+/* Validates the arriving chain; false (with `error` set) when that
+ * cannot be done now. */
 static bool
 validate_chain(struct dkim_arc_sealer *sealer, struct dkim_headers *headers,
-	       bool need_status, struct dkim_error *error)
+	       struct dkim_error *error)
 {
 	const struct dkim_verify_config *verify = &sealer->verify;
 	struct dkim_arc_context context = {
@@ -464,20 +531,14 @@ validate_chain(struct dkim_arc_sealer *sealer, struct dkim_headers *headers,
 	const struct dkim_arc_result *result = &sealer->chain.result;
 
 	dkim_arc_chain_finish(&sealer->chain, &context);
-	if (need_status && result->cv == DKIM_RESULT_FAIL &&
+	if (result->cv == DKIM_RESULT_FAIL &&
 	    dkim_reason_result(result->reason) == DKIM_RESULT_TEMPERROR) {
 		/* Sealing cv=fail now would break the chain for good. */
 		dkim_error_set(error, "cannot validate the ARC chain now, "
 			       "try again later: %s", result->explanation);
 		return false;
 	}
-	if (sealer->chain.count == DKIM_ARC_MAX_SETS &&
-	    result->reason != DKIM_REASON_ARC_CHAIN_FAILED) {
-		dkim_error_set(error, "the message already has %u ARC sets, "
-			       "the most there can be (RFC 8617 section 4.2.1)",
-			       DKIM_ARC_MAX_SETS);
-		return false;
-	}
+	sealer->cv = result->cv;
 	return true;
 }
 
@@ -486,37 +547,38 @@ dkim_arc_sealer_finish(struct dkim_arc_sealer *sealer,
 		       struct dkim_headers *headers, struct dkim_buf *fields,
 		       struct dkim_error *error)
 {
+	const struct dkim_arc_chain *chain = &sealer->chain;
 	struct dkim_buf aar = { 0 }, ams = { 0 };
-	struct resinfos list = { NULL, 0 };
-	enum dkim_result recorded;
-	int ret = collect_resinfos(sealer, headers, &list, error);
-	bool has_recorded = ret == 0 &&
-		recorded_chain_status(&list, &recorded);
 
-	if (ret == 0 && !validate_chain(sealer, headers, !has_recorded, error))
-		ret = -1;
-	if (ret < 0 ||
-	    sealer->chain.result.reason == DKIM_REASON_ARC_CHAIN_FAILED) {
-		/* On failure, or a chain that ended already: no new set. */
-		resinfos_free(&list);
-		return ret;
+	if (!sealer->has_results) {
+		if (error != NULL)
+			*error = sealer->results_error;
+		return -1;
 	}
+	if (chain->result.reason == DKIM_REASON_ARC_CHAIN_FAILED)
+		return 0;	/* the chain ended already: no new set */
+	if (chain->count == DKIM_ARC_MAX_SETS) {
+		dkim_error_set(error, "the message already has %u ARC sets, "
+			       "the most there can be (RFC 8617 section 4.2.1)",
+			       DKIM_ARC_MAX_SETS);
+		return -1;
+	}
+	if (sealer->validate && !validate_chain(sealer, headers, error))
+		return -1;
 
-	enum dkim_result cv = has_recorded ? recorded : sealer->chain.result.cv;
-	unsigned instance = sealer->chain.count + 1;
-	sealer->cv = cv;
-	write_aar(&aar, instance, cv, &list);
-	ret = dkim_sign_request_make(&sealer->ams, headers, instance, &ams,
-				     error);
+	unsigned instance = chain->count + 1;
+	write_aar(&aar, instance, sealer->cv, &sealer->results,
+		  sealer->has_recorded && sealer->cv == sealer->recorded);
+	int ret = dkim_sign_request_make(&sealer->ams, headers, instance, &ams,
+					 error);
 	if (ret == 0)
-		ret = write_seal(sealer, headers, instance, cv, aar.data,
-				 ams.data, fields, error);
+		ret = write_seal(sealer, headers, instance, aar.data, ams.data,
+				 fields, error);
 	if (ret == 0) {
 		dkim_buf_append(fields, ams.data, ams.len);
 		dkim_buf_append(fields, aar.data, aar.len);
 		sealer->sealed = true;
 	}
-	resinfos_free(&list);
 	dkim_buf_free(&aar);
 	dkim_buf_free(&ams);
 	return ret;
@@ -547,6 +609,7 @@ dkim_arc_sealer_free(struct dkim_arc_sealer **sealer_p)
 		return;
 	dkim_sign_request_clear(&sealer->ams);
 	dkim_arc_chain_free(&sealer->chain);
+	resinfos_free(&sealer->results);
 	free(sealer->authres);
 	free(sealer->authserv_id);
 	free(sealer);
@@ -603,9 +666,10 @@ dkim_arc_seal_field_template(const dkim_privkey *key, const char *seal,
 		field.b_pos = value_start + b->raw_value_start;
 		field.b_column = 0;
 		field.b_width = DKIM_FOLD_WIDTH;
-		seal_digest(&chain, &headers, pass ? (unsigned)instance - 1 : 0,
-			    aar, ams, &field, digest);
-		if (dkim_sign_fill_b(&field, key, digest, error) == 0)
+		if (seal_digest(&chain, &headers,
+				pass ? (unsigned)instance - 1 : 0, aar, ams,
+				&field, digest) &&
+		    dkim_sign_fill_b(&field, key, digest, error) == 0)
 			result = dkim_buf_steal(&field.text);
 	}
 	dkim_buf_free(&field.text);

@@ -1,16 +1,26 @@
 /* ARC chain validation (RFC 8617 §5.2), in the pass that verifies DKIM.
  *
  * When the header block is complete, the ARC header fields are sorted
- * into sets by instance and the chain's structure is checked (steps 1-3),
- * so that only a chain that can still pass costs DNS queries and body
- * hashing.  The key queries of every ARC-Message-Signature and ARC-Seal
- * start then and overlap the body hashing, as DKIM's do.  At the end the
- * newest AMS decides whether the chain can pass, the older ones give the
- * oldest-pass instance, and every seal must verify (steps 4-8).
+ * into sets by instance and the chain's structure is checked (steps 1-3).
+ * Only a sound chain costs DNS queries and hashing, and then newest set
+ * first, stopping at the first failure, as Stalwart and rspamd do: the
+ * newest ARC-Message-Signature decides whether the chain can pass, then
+ * every seal must verify, newest first, then the older AMSs give the
+ * oldest-pass instance.  The key queries of the newest AMS and seal
+ * start with the body and overlap its hashing; an older seal's key is
+ * looked up only once every newer seal has verified, an older AMS's only
+ * on a chain that passed while the newer AMSs verify.  So whatever the
+ * sets name, the sender can make us look up at most two keys (the newest
+ * set's) without first signing with every newer key, and a fake chain
+ * costs those two lookups and one body hash.
  *
- * Memory and time are bounded by the RFC's cap of DKIM_ARC_MAX_SETS sets:
- * at most that many sets are kept, each with one query and one body hash
- * per signature. */
+ * The body streams past once, so its hashes are asked for up front: for
+ * the newest AMS, and for oldest-pass for the next older ones, at most
+ * DKIM_ARC_MAX_AMS_CHECKS in all (one hash per canonicalization and l=,
+ * shared with DKIM's).  An AMS beyond that cap is not checked, so with
+ * more sets oldest-pass is at best the oldest instance checked.  The
+ * seals cost no body hashing; they are checked up to RFC 8617's cap of
+ * DKIM_ARC_MAX_SETS, within the DNS deadline. */
 #include "dkim-private.h"
 
 #include <stdarg.h>
@@ -94,17 +104,18 @@ aar_instance(const char *field, size_t len)
 	return p < end && *p == ';' ? value : 0;
 }
 
+/* The set of an instance (1 to DKIM_ARC_MAX_SETS), growing the chain to
+ * it: most chains have a few sets. */
 static struct dkim_arc_set *
 set_for(struct dkim_arc_chain *chain, unsigned instance)
 {
-	if (chain->sets == NULL) {
-		chain->sets = dkim_malloc(DKIM_ARC_MAX_SETS *
-					  sizeof(*chain->sets));
-		for (size_t i = 0; i < DKIM_ARC_MAX_SETS; i++)
+	if (instance > chain->count) {
+		chain->sets = dkim_realloc(chain->sets,
+					   instance * sizeof(*chain->sets));
+		for (unsigned i = chain->count; i < instance; i++)
 			set_init(&chain->sets[i]);
-	}
-	if (instance > chain->count)
 		chain->count = instance;
+	}
 	return &chain->sets[instance - 1];
 }
 
@@ -237,12 +248,16 @@ check_structure(struct dkim_arc_chain *chain)
 			return false;
 		}
 	}
+	chain->sound = true;
 	return true;
 }
 
+/* Starts the key query of a usable member, once. */
 static void
 start_query(struct dkim_arc_member *member, dkim_resolver *resolver)
 {
+	if (member->query != NULL || member->sig.error != DKIM_REASON_NONE)
+		return;
 	member->qname = dkim_signature_qname(&member->sig);
 	member->query = dkim_resolver_start(resolver, member->qname);
 }
@@ -279,35 +294,48 @@ dkim_arc_chain_collect(struct dkim_arc_chain *chain,
 }
 
 void
-dkim_arc_chain_start(struct dkim_arc_chain *chain,
-		     const struct dkim_headers *headers,
-		     dkim_resolver *resolver, struct dkim_body_canons *bcs)
+dkim_arc_chain_start_checks(struct dkim_arc_chain *chain,
+			    dkim_resolver *resolver,
+			    struct dkim_body_canons *bcs)
 {
-	if (!dkim_arc_chain_collect(chain, headers) || chain->decided)
-		return;
-	chain->result.seal_domain = chain->sets[chain->count - 1].as.sig.domain;
-	for (unsigned i = 0; i < chain->count; i++) {
-		struct dkim_arc_set *set = &chain->sets[i];
+	unsigned n = chain->count;
+	struct dkim_arc_set *newest = &chain->sets[n - 1];
+
+	chain->result.seal_domain = newest->as.sig.domain;
+	start_query(&newest->ams, resolver);
+	start_query(&newest->as, resolver);
+	/* oldest-pass stops at the first AMS that does not validate: none
+	 * older than an unusable one needs its body hashed. */
+	for (unsigned i = n; i >= 1 && n - i < DKIM_ARC_MAX_AMS_CHECKS; i--) {
+		struct dkim_arc_set *set = &chain->sets[i - 1];
 		const struct dkim_signature *ams = &set->ams.sig;
 
-		start_query(&set->as, resolver);
-		/* An older AMS that cannot be used only lowers oldest-pass. */
 		if (ams->error != DKIM_REASON_NONE)
-			continue;
-		start_query(&set->ams, resolver);
+			break;
 		set->body_canon = &bcs->by_canon[ams->body_canon];
 		set->body_hash = dkim_body_canons_hash(bcs, ams->body_canon,
 			ams->has_length ? ams->length : UINT64_MAX);
 	}
 }
 
+void
+dkim_arc_chain_start(struct dkim_arc_chain *chain,
+		     const struct dkim_headers *headers,
+		     dkim_resolver *resolver, struct dkim_body_canons *bcs)
+{
+	if (dkim_arc_chain_collect(chain, headers) && !chain->decided)
+		dkim_arc_chain_start_checks(chain, resolver, bcs);
+}
+
 /* ---- validating the signatures ---- */
 
-void
+bool
 dkim_arc_chain_hash_sets(const struct dkim_arc_chain *chain,
 			 const struct dkim_headers *headers, unsigned count,
 			 struct dkim_header_hash *hash)
 {
+	if (count > 0 && (!chain->sound || count > chain->count))
+		return false;
 	for (unsigned i = 0; i < count; i++) {
 		const struct dkim_arc_set *set = &chain->sets[i];
 
@@ -315,10 +343,12 @@ dkim_arc_chain_hash_sets(const struct dkim_arc_chain *chain,
 		dkim_header_hash_stored(hash, headers, (size_t)set->ams.index);
 		dkim_header_hash_stored(hash, headers, (size_t)set->as.index);
 	}
+	return true;
 }
 
 /* What an ARC-Seal signs (RFC 8617 §5.1.1): the sets below it, then its
- * own AAR and AMS, then itself without its b= value. */
+ * own AAR and AMS, then itself without its b= value.  Only the seals of
+ * a sound chain are checked, so every one of those fields is there. */
 static void
 seal_digest(const struct dkim_arc_chain *chain,
 	    const struct dkim_headers *headers, unsigned instance,
@@ -329,18 +359,19 @@ seal_digest(const struct dkim_arc_chain *chain,
 	struct dkim_header_hash hash;
 
 	dkim_header_hash_init(&hash, DKIM_CANON_RELAXED);
-	dkim_arc_chain_hash_sets(chain, headers, instance - 1, &hash);
+	(void)dkim_arc_chain_hash_sets(chain, headers, instance - 1, &hash);
 	dkim_header_hash_stored(&hash, headers, (size_t)set->aar);
 	dkim_header_hash_stored(&hash, headers, (size_t)set->ams.index);
 	dkim_header_hash_finish(&hash, sig->field, sig->field_len,
 				sig->b_value_start, sig->b_value_end, digest);
 }
 
-/* Verifies one AMS or AS; on failure the check says why. */
+/* Verifies one AMS or AS, looking its key up now unless that started
+ * with the body; on failure the check says why. */
 static bool
 verify_member(const struct dkim_arc_chain *chain,
 	      const struct dkim_arc_context *context, unsigned instance,
-	      const struct dkim_arc_member *member, struct dkim_check *check)
+	      struct dkim_arc_member *member, struct dkim_check *check)
 {
 	const struct dkim_arc_set *set = &chain->sets[instance - 1];
 	const struct dkim_signature *sig = &member->sig;
@@ -353,6 +384,7 @@ verify_member(const struct dkim_arc_chain *chain,
 	if (!dkim_check_times(check, sig, context->now,
 			      context->config->clock_drift))
 		return false;
+	start_query(member, context->resolver);
 	dkim_pubkey *key = dkim_check_key(check, context->resolver,
 					  member->query, member->qname, sig,
 					  context->config->min_rsa_bits,
@@ -396,17 +428,9 @@ dkim_arc_chain_finish(struct dkim_arc_chain *chain,
 			   check.text);
 		return;
 	}
-	/* Steps 5 and 6: how far back the message is unchanged.  0 means
-	 * every AMS still validates. */
-	for (unsigned i = n - 1; i >= 1; i--) {
-		check.reason = DKIM_REASON_NONE;
-		if (!verify_member(chain, context, i, &chain->sets[i - 1].ams,
-				   &check)) {
-			chain->result.oldest_pass = i + 1;
-			break;
-		}
-	}
-	/* Step 7: every seal, newest first. */
+	/* Step 7, before steps 5 and 6, which cannot make the chain fail:
+	 * every seal, newest first, so that no older key is looked up
+	 * before the newer seals, which sign the older sets, verified. */
 	for (unsigned i = n; i >= 1; i--) {
 		check.reason = DKIM_REASON_NONE;
 		if (!verify_member(chain, context, i, &chain->sets[i - 1].as,
@@ -416,6 +440,19 @@ dkim_arc_chain_finish(struct dkim_arc_chain *chain,
 			return;
 		}
 	}
+	/* Steps 5 and 6: how far back the message is unchanged, as far as
+	 * the AMSs whose bodies were hashed tell.  0 means every AMS still
+	 * validates. */
+	for (unsigned i = n - 1; i >= 1; i--) {
+		struct dkim_arc_set *set = &chain->sets[i - 1];
+
+		check.reason = DKIM_REASON_NONE;
+		if (set->body_hash == NULL ||
+		    !verify_member(chain, context, i, &set->ams, &check)) {
+			chain->result.oldest_pass = i + 1;
+			break;
+		}
+	}
 	chain->result.cv = DKIM_RESULT_PASS;
 	chain->decided = true;
 }
@@ -423,7 +460,7 @@ dkim_arc_chain_finish(struct dkim_arc_chain *chain,
 void
 dkim_arc_chain_free(struct dkim_arc_chain *chain)
 {
-	for (size_t i = 0; chain->sets != NULL && i < DKIM_ARC_MAX_SETS; i++) {
+	for (unsigned i = 0; i < chain->count; i++) {
 		struct dkim_arc_set *set = &chain->sets[i];
 
 		dkim_signature_clear(&set->ams.sig);

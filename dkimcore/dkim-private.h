@@ -668,15 +668,17 @@ struct dkim_arc_member {
 struct dkim_arc_set {
 	ssize_t aar;			/* header field, -1 when missing */
 	struct dkim_arc_member ams, as;
-	const struct dkim_body_canon *body_canon;	/* the AMS's */
+	/* The AMS's body hash, NULL when it was not asked for. */
+	const struct dkim_body_canon *body_canon;
 	struct dkim_body_hash *body_hash;
 };
 
 /* Zero-initialized before use. */
 struct dkim_arc_chain {
-	struct dkim_arc_set *sets;	/* [i - 1] is instance i; NULL
-					   until an ARC field is seen */
+	struct dkim_arc_set *sets;	/* [i - 1] is instance i */
 	unsigned count;			/* highest instance seen (N) */
+	/* Steps 1-3 passed: sets 1..N each have their three fields. */
+	bool sound;
 	bool decided;			/* the result is final */
 	struct dkim_arc_result result;
 	char *explanation;
@@ -693,12 +695,18 @@ struct dkim_arc_context {
 
 /* Steps 1-3 of RFC 8617 §5.2 on a complete header block: sorts the ARC
  * fields into sets and checks their structure.  False when the chain
- * failed already. */
+ * failed already (the reason is in chain->result); true for a chain that
+ * is sound (chain->sound) or absent (decided, cv=none). */
 bool dkim_arc_chain_collect(struct dkim_arc_chain *chain,
 			    const struct dkim_headers *headers);
-/* The same, then starts the key queries and asks for the body hashes of
- * a chain that may pass.  Called when the header block is complete,
- * before any body byte is fed. */
+/* For a sound chain that collect() left undecided: starts the key
+ * queries of the newest set and asks for the body hashes of the
+ * ARC-Message-Signatures that may be checked.  Before any body byte is
+ * fed. */
+void dkim_arc_chain_start_checks(struct dkim_arc_chain *chain,
+				 dkim_resolver *resolver,
+				 struct dkim_body_canons *bcs);
+/* Both, when the header block is complete (the verifier's call). */
 void dkim_arc_chain_start(struct dkim_arc_chain *chain,
 			  const struct dkim_headers *headers,
 			  dkim_resolver *resolver,
@@ -707,8 +715,10 @@ void dkim_arc_chain_start(struct dkim_arc_chain *chain,
 void dkim_arc_chain_finish(struct dkim_arc_chain *chain,
 			   const struct dkim_arc_context *context);
 /* Hashes the first `count` sets in the order an ARC-Seal signs them
- * (RFC 8617 §5.1.1): oldest first, each as AAR, AMS, AS. */
-void dkim_arc_chain_hash_sets(const struct dkim_arc_chain *chain,
+ * (RFC 8617 §5.1.1): oldest first, each as AAR, AMS, AS.  Only a sound
+ * chain has all those fields: for any other, or a count beyond N,
+ * nothing is hashed and false is returned. */
+bool dkim_arc_chain_hash_sets(const struct dkim_arc_chain *chain,
 			      const struct dkim_headers *headers,
 			      unsigned count, struct dkim_header_hash *hash);
 void dkim_arc_chain_free(struct dkim_arc_chain *chain);

@@ -592,11 +592,16 @@ void dkim_signer_free(dkim_signer **signer);
  *
  * Validation happens in the verifier's single pass (dkim_verify_config
  * .arc): the ARC fields are sorted into sets when the header block is
- * complete, their key queries start then, and the body hashes of the
- * ARC-Message-Signatures are computed alongside DKIM's.  Sealing happens
- * in the signer's pass: the chain the message arrived with is validated
- * the same way, its status becomes the new seal's cv=, and one ARC set
- * is added.
+ * complete and their structure is checked (RFC 8617 §5.2 steps 1-3);
+ * then, for a sound chain, the newest set first, stopping at the first
+ * failure: the key queries of the newest ARC-Message-Signature and
+ * ARC-Seal start then, the body hashes of the newest AMSs (at most
+ * DKIM_ARC_MAX_AMS_CHECKS) are computed alongside DKIM's, and at the end
+ * the newest AMS is checked, then every seal newest first (an older
+ * seal's key is looked up only after the newer seals verified), then
+ * the older AMSs for oldest-pass.  Sealing happens in the signer's pass:
+ * one ARC set is added, whose cv= is the status of the arriving chain
+ * (see dkim_arc_seal_config.authres).
  *
  * ARC-Message-Signature and ARC-Seal fields are read as RFC 8617 and
  * the ARC test suite (ValiMail) have them: no v=, i= is the instance
@@ -608,8 +613,13 @@ void dkim_signer_free(dkim_signer **signer);
  * retrying later may change that.
  * ------------------------------------------------------------------- */
 
-/* The most ARC sets a message can carry (RFC 8617 §5.2). */
+/* The most ARC sets a message can carry (RFC 8617 §5.2); a chain that
+ * may pass gets every seal checked, up to this many. */
 #define DKIM_ARC_MAX_SETS 50
+/* The most ARC-Message-Signatures checked per message, newest first:
+ * each may cost a key lookup and a body hash.  The newest decides
+ * whether the chain can pass; the older ones only give oldest-pass. */
+#define DKIM_ARC_MAX_AMS_CHECKS 5
 
 struct dkim_arc_result {
 	/* The chain validation status: DKIM_RESULT_NONE (no ARC sets),
@@ -621,7 +631,9 @@ struct dkim_arc_result {
 	/* On pass, RFC 8617 §5.2's oldest-pass: 0 when every
 	 * ARC-Message-Signature still validates, else the lowest instance
 	 * whose AMS (and all newer ones) still validate, i.e. how far back
-	 * the message is unchanged. */
+	 * the message is unchanged.  Only the newest DKIM_ARC_MAX_AMS_CHECKS
+	 * AMSs are checked: with more sets, it is at least
+	 * sets - DKIM_ARC_MAX_AMS_CHECKS + 1. */
 	unsigned oldest_pass;
 	unsigned failed_instance;	/* the failing set, or 0 */
 	const char *seal_domain;	/* d= of the newest ARC-Seal, or NULL */
@@ -643,10 +655,28 @@ struct dkim_arc_seal_config {
 	 * resinfo; ..."), or the authserv-id whose Authentication-Results
 	 * fields in the message are merged, in order (they must be this
 	 * hop's own: remove forged ones first, RFC 8601 §5, see
-	 * dkim_authres_is_ours()).  When these results carry an arc=
-	 * result (this hop's check of the chain on arrival, before any
-	 * change it made), the seal carries it as cv=; otherwise the chain
-	 * is validated here and an arc= result is added. */
+	 * dkim_authres_is_ours()).
+	 *
+	 * The seal's cv= is the status of the arriving chain.  Its
+	 * structure (RFC 8617 §5.2 steps 1-3) is always checked here; the
+	 * first arc= result of these results is this hop's check on
+	 * arrival, before any change it made (a list that tags the Subject
+	 * breaks the arriving AMS on purpose), and may only make the seal
+	 * worse than the structure allows, never better:
+	 *   - a chain whose newest seal says cv=fail gets no new set
+	 *     (RFC 8617 §5.1), whatever was recorded;
+	 *   - a chain whose structure fails is sealed cv=fail, whatever
+	 *     was recorded;
+	 *   - a recorded arc=fail is sealed cv=fail;
+	 *   - a recorded arc=pass over a sound chain is sealed cv=pass
+	 *     without checking the signatures again;
+	 *   - a recorded arc=none without a chain is sealed cv=none;
+	 *   - otherwise (no arc= result, one that is not none, pass or
+	 *     fail, arc=pass without a chain, arc=none over one) the chain
+	 *     is validated here, and its status is sealed.
+	 * The ARC-Authentication-Results then says arc= with the cv= of
+	 * the seal: the recorded arc= result when that was sealed, else
+	 * the seal's own in its place. */
 	const char *authres;
 	const char *authserv_id;
 	/* The AMS: c= (default relaxed/relaxed), h= (NULL for the
@@ -674,10 +704,13 @@ void dkim_arc_seal_config_init(struct dkim_arc_seal_config *config);
 int dkim_signer_add_arc_seal(dkim_signer *signer,
 			     const struct dkim_arc_seal_config *config,
 			     struct dkim_error *error);
-/* After dkim_signer_finish(): the cv= the new seal carries (the recorded
- * arc= result, or the validation, whose details `result_r` gives as
- * dkim_verifier_arc() does; DKIM_RESULT_NONE without a seal request).  `sealed_r` (may be
- * NULL) tells whether a set was added: not for a chain whose newest seal
+/* After dkim_signer_finish(): the cv= the new seal carries (see
+ * dkim_arc_seal_config.authres; DKIM_RESULT_NONE without a seal
+ * request).  `result_r` (may be NULL) receives what is known of the
+ * arriving chain, as dkim_verifier_arc() gives it: its structure's
+ * failure, or the validation's details, or for a recorded result sealed
+ * as it is, cv=none with the sets counted.  `sealed_r` (may be NULL)
+ * tells whether a set was added: not for a chain whose newest seal
  * already says cv=fail (RFC 8617 §5.1). */
 enum dkim_result dkim_signer_arc(const dkim_signer *signer,
 				 const struct dkim_arc_result **result_r,

@@ -2,7 +2,9 @@
 validation and 17 signing cases) with its documented semantics, Stalwart's and dkimpy's ARC
 vectors, and interop with dkimpy both ways (what we seal validates there, what it seals
 validates here, and chains that alternate). The exact dkimpy signing vector (its own field
-layout) is reproduced in tests/unit/test-sign-golden.
+layout) is reproduced in tests/unit/test-sign-golden. Then how a recorded arc= result meets
+the arriving chain's structure when sealing, and what a long or forged chain costs in key
+lookups (real NSD, the lookups counted by a forwarder in front of it).
 
 Suite semantics (../shared/corpus/arc-test-suite/PROVENANCE.md): validation compares `cv`
 case-insensitively, '' meaning that the newest seal already says cv=fail (fail or no result
@@ -16,7 +18,9 @@ import time
 
 import yaml
 
+import dnsquerylog
 import dnstable
+import nsd
 import oracles
 import tap
 from dkimtools import CORPUS, tool, verify
@@ -51,12 +55,15 @@ def write_key(tmp, name, pem):
 
 
 def seal(message, tmp, table, key_spec, *args):
-    """Runs dkim-sign with --arc-seal on CRLF message bytes: (returncode, the added fields
-    as {name: value}, the whole output, stderr)."""
-    table_path = os.path.join(tmp, "seal-table.txt")
-    dnstable.write(table, table_path)
-    proc = subprocess.run([tool("dkim-sign"), "--arc-seal", key_spec, "--dns-table",
-                           table_path, *args], input=message, capture_output=True, timeout=60)
+    """Runs dkim-sign with --arc-seal on CRLF message bytes, with the DNS table `table` (None:
+    the resolver in `args`): (returncode, the added fields as {name: value}, the whole output,
+    stderr)."""
+    dns = []
+    if table is not None:
+        dns = ["--dns-table", os.path.join(tmp, "seal-table.txt")]
+        dnstable.write(table, dns[1])
+    proc = subprocess.run([tool("dkim-sign"), "--arc-seal", key_spec, *dns, *args],
+                          input=message, capture_output=True, timeout=60)
     added = {}
     if proc.returncode == 0 and proc.stdout.endswith(message):
         head = proc.stdout[:len(proc.stdout) - len(message)].decode()
@@ -384,6 +391,179 @@ def tools_behaviour(tmp):
            "dkim-sign refuses to seal with an Ed25519 key", proc.stderr.decode())
 
 
+# -- a recorded arc= result against the arriving chain ------------------------------------------
+
+REPORTED = (b"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed; d=lists.example.org;"
+            b" s=s1; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n"
+            b"From: a@example.com\r\n"
+            b"Subject: x\r\n"
+            b"\r\n"
+            b"hi\r\n")
+"""The reproducer of the security report: set 1 is an AMS alone. Sealed over a recorded
+arc=pass, the older sets were hashed with a missing field's index, -1 (a read before a heap
+block, cv=pass over a broken chain)."""
+
+
+def aar_arc(added):
+    """The arc= results of the added ARC-Authentication-Results."""
+    return re.findall(r"arc=(\w+)", added.get("ARC-Authentication-Results", ""))
+
+
+def sealed_as(message, tmp, table, spec, recorded, path):
+    """Seals with this hop's results carrying `recorded` (an arc= result, or None), given
+    with --arc-authres (`path` "authres") or as an Authentication-Results field of the
+    message (`path` "authserv-id"): (returncode, added fields, output, stderr)."""
+    results = "lists.example.org; spf=pass smtp.mailfrom=a.example" + (
+        f"; arc={recorded}" if recorded else "")
+    if path == "authres":
+        return seal(message, tmp, table, spec, "--arc-authres", results)
+    field = f"Authentication-Results: {results}\r\n".encode()
+    return seal(field + message, tmp, table, spec, "--arc-authserv-id", "lists.example.org")
+
+
+def clean_exit(returncode, stderr):
+    """Exit status 0 and no sanitizer report (the ASan stage runs the same tests)."""
+    return returncode == 0 and "runtime error" not in stderr and "Sanitizer" not in stderr
+
+
+def recorded_results(tmp):
+    key = oracles.SigningKey.generate("rsa-sha256", 1024)
+    table = {"s1._domainkey.lists.example.org": key.dns_record()}
+    spec = f"lists.example.org:s1:{write_key(tmp, 'lists.pem', key.pem())}"
+
+    # The report: a broken chain is sealed cv=fail whatever was recorded, both ways of
+    # giving the results; the AAR says so too; then the chain has ended.
+    for path in ("authres", "authserv-id"):
+        returncode, added, output, stderr = sealed_as(REPORTED, tmp, table, spec, "pass", path)
+        seal_tags = tag_set(added.get("ARC-Seal", ""))
+        got = check(output, tmp, table)
+        tap.ok(clean_exit(returncode, stderr) and {"cv=fail", "i=2"} <= seal_tags and
+               aar_arc(added) == ["fail"] and got.arc_cv == "fail" and
+               "arc-chain-failed" in got.arc,
+               f"sealing with --arc-{path} over a broken chain (an AMS alone), arc=pass "
+               "recorded: exit 0, cv=fail, arc=fail in the AAR, the chain has ended",
+               f"exit {returncode} {stderr}\n{added}\n{got.arc}")
+    ended = output
+
+    # Every other way the record can disagree with the chain.
+    _, _, chain, _ = seal(MESSAGE, tmp, table, spec, "--arc-authres",
+                          "lists.example.org; arc=none")
+    edited = chain + b"--\r\nfooter added after the seal\r\n"
+    cases = [
+        ("arc=pass without ARC sets", MESSAGE, "pass", "none", 1),
+        ("arc=fail without ARC sets", MESSAGE, "fail", "fail", 1),
+        ("arc=none over a valid chain (validated now)", chain, "none", "pass", 2),
+        ("arc=none over a chain broken since (validated now)", edited, "none", "fail", 2),
+        ("no arc= result over a valid chain (validated now)", chain, None, "pass", 2),
+        ("arc=pass over a sound chain broken since (the list's edit)", edited, "pass",
+         "pass", 2),
+        ("arc=fail over a valid chain", chain, "fail", "fail", 2),
+    ]
+    for label, message, recorded, cv, instance in cases:
+        for path in ("authres", "authserv-id"):
+            returncode, added, output, stderr = sealed_as(message, tmp, table, spec, recorded,
+                                                          path)
+            got = check(output, tmp, table)
+            tap.ok(clean_exit(returncode, stderr) and
+                   {f"cv={cv}", f"i={instance}"} <= tag_set(added.get("ARC-Seal", "")) and
+                   aar_arc(added) == [cv] and
+                   got.arc_cv == ("pass" if cv != "fail" else "fail"),
+                   f"sealing with --arc-{path}, {label}: cv={cv}, arc={cv} in the AAR",
+                   f"exit {returncode} {stderr}\n{added}\n{got.arc}")
+
+    # A chain that ended gets no set, even over a recorded pass.
+    returncode, added, _, stderr = sealed_as(ended, tmp, table, spec, "pass", "authres")
+    tap.ok(clean_exit(returncode, stderr) and not added and "no ARC set added" in stderr,
+           "sealing over a chain whose newest seal says cv=fail, arc=pass recorded: no new set",
+           f"exit {returncode} {added} {stderr}")
+
+
+# -- what a long or forged chain costs ---------------------------------------------------------
+
+FAN_DOMAIN = f"fan.{nsd.INSECURE_ZONE}"
+FAN_SETS = 50
+
+
+def key_name(selector):
+    return f"{selector}._domainkey.{FAN_DOMAIN}"
+
+
+def forged_chain(body_hash, sets):
+    """`sets` sets in good order, each AMS and seal naming a key of its own; no signature
+    verifies."""
+    fields = []
+    for i in range(sets, 0, -1):
+        cv = "none" if i == 1 else "pass"
+        fields += [f"ARC-Seal: i={i}; a=rsa-sha256; cv={cv}; d={FAN_DOMAIN}; s=as{i}; b=AAAA",
+                   f"ARC-Message-Signature: i={i}; a=rsa-sha256; c=relaxed/relaxed; "
+                   f"d={FAN_DOMAIN}; s=ams{i}; h=from; bh={body_hash}; b=AAAA",
+                   f"ARC-Authentication-Results: i={i}; mx{i}.example; arc=pass"]
+    return "".join(field + "\r\n" for field in fields).encode() + MESSAGE
+
+
+def fan_out(tmp):
+    """A sender picks the names of the ARC keys: they are looked up newest set first, and
+    only while the chain verifies (dkim.h, DKIM_ARC_MAX_AMS_CHECKS)."""
+    key = oracles.SigningKey.generate("rsa-sha256", 1024)
+    other = oracles.SigningKey.generate("rsa-sha256", 1024)
+    path = write_key(tmp, "fan.pem", key.pem())
+    records = {key_name(f"{kind}{i}"): key.dns_record()
+               for kind in ("as", "ams", "s") for i in range(1, FAN_SETS + 1)}
+
+    # A real chain of 50 sets, each sealed under a selector of its own (recorded arc=
+    # results, so that sealing does not validate each time).
+    chain = MESSAGE
+    for i in range(1, FAN_SETS + 1):
+        returncode, _, chain, stderr = seal(
+            chain, tmp, {}, f"{FAN_DOMAIN}:s{i}:{path}", "--arc-authres",
+            f"hop{i}.example; arc={'none' if i == 1 else 'pass'}")
+        if returncode != 0:
+            raise RuntimeError(f"sealing set {i}: {stderr}")
+    body_hash = re.search(rb"bh=([^;]*);", chain)[1].decode()
+    newest = {key_name(f"ams{FAN_SETS}"), key_name(f"as{FAN_SETS}")}
+
+    with nsd.NsdServer(records) as dns, dnsquerylog.QueryLog(dns.port) as log:
+        got = verify(forged_chain(body_hash, FAN_SETS), "--resolver", log.address)
+        tap.ok(got.arc_cv == "fail" and f"ARC-Message-Signature i={FAN_SETS}" in got.arc and
+               log.names() == newest,
+               "a forged chain of 50 sets: fails on the newest AMS, with only the newest set's "
+               "two keys looked up (of 100 named)",
+               f"{got.arc}\nlooked up {len(log.names())}: {sorted(log.names())[:10]}")
+
+        # A sealer may add a set to 49 (50 is the most there can be).
+        log.clear()
+        returncode, added, _, stderr = seal(
+            b"Authentication-Results: lists.example.org; spf=pass\r\n" +
+            forged_chain(body_hash, FAN_SETS - 1), tmp, None, f"{FAN_DOMAIN}:s1:{path}",
+            "--arc-authserv-id", "lists.example.org", "--resolver", log.address)
+        newest = {key_name(f"ams{FAN_SETS - 1}"), key_name(f"as{FAN_SETS - 1}")}
+        tap.ok(clean_exit(returncode, stderr) and
+               "cv=fail" in tag_set(added.get("ARC-Seal", "")) and log.names() == newest,
+               "sealing over a forged chain of 49 sets (nothing recorded): cv=fail, with only "
+               "the newest set's two keys looked up",
+               f"exit {returncode} {stderr}\nlooked up: {sorted(log.names())[:10]}")
+
+        log.clear()
+        got = verify(chain, "--resolver", log.address)
+        every_seal = {key_name(f"s{i}") for i in range(1, FAN_SETS + 1)}
+        oldest = FAN_SETS - 4
+        tap.ok(got.arc_cv == "pass" and f"sets={FAN_SETS} oldest-pass={oldest}" in got.arc and
+               log.names() == every_seal,
+               f"a real chain of 50 sets passes: every seal's key looked up once, and of "
+               f"the AMSs only the newest 5 checked (oldest-pass={oldest})",
+               f"{got.arc}\nlooked up {len(log.names())} of {len(every_seal)}")
+
+        broken = 30
+        dns.restart({**records, key_name(f"s{broken}"): other.dns_record()})
+        log.clear()
+        got = verify(chain, "--resolver", log.address)
+        tap.ok(got.arc_cv == "fail" and f"ARC-Seal i={broken}:" in got.arc and
+               log.names() == {key_name(f"s{i}") for i in range(broken, FAN_SETS + 1)},
+               f"a real chain whose seal {broken} has the wrong key: fails there, the keys of "
+               f"the older seals never looked up",
+               f"{got.arc}\nlooked up: {sorted(log.names())}")
+
+
 def hostile(tmp):
     """Bounded work whatever the ARC fields: RFC 8617's cap of 50 sets."""
     key = oracles.SigningKey.generate("rsa-sha256", 1024)
@@ -424,6 +604,8 @@ def main():
         dkimpy_vectors(tmp)
         interop(tmp)
         tools_behaviour(tmp)
+        recorded_results(tmp)
+        fan_out(tmp)
         hostile(tmp)
 
 

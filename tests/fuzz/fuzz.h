@@ -32,6 +32,20 @@ fuzz_fail(const char *file, int line, const char *fmt, ...)
 		fuzz_fail(__FILE__, __LINE__, __VA_ARGS__); \
 } while (0)
 
+/* A malloc()ed string made like printf(). */
+static inline char * __attribute__((format(printf, 1, 2)))
+fuzz_strdup_printf(const char *fmt, ...)
+{
+	va_list args;
+	char *text;
+
+	va_start(args, fmt);
+	int ret = vasprintf(&text, fmt, args);
+	va_end(args);
+	FUZZ_ASSERT(ret >= 0, "out of memory");
+	return text;
+}
+
 /* Offset of the first byte that is not printable US-ASCII, or len. */
 static inline size_t
 fuzz_unprintable_at(const char *text, size_t len)

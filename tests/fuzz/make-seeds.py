@@ -7,16 +7,17 @@ target documents at its top:
   signature  DKIM-Signature (and ARC-Message-Signature) field values
   keyrecord  TXT values of every DNS table, and the raw key record files
   verify     "<table lines>\\n%% now=...\\n<message>": each message with the
-             records its signatures name and a clock just after its t=
+             records its DKIM and ARC signatures name and a clock just after its t=
   from       From field values, and the spoofed From fields of the security
              review (FROM_REPRODUCERS)
   authres    (ARC-)Authentication-Results field values
   authres-filter  each message after an option byte (40 bytes examined per
              field, chunks of 8 bytes)
   sign       each message after an option byte (simple and relaxed, with l=)
-  arc        each message after an option byte (relaxed, chunks of 8 bytes)
-The seeds are derived at run time and never kept in the repository; only the
-reproducers below are written here."""
+  arc        each message after an option byte (relaxed, two hops sealing), the ARC
+             suite's also with a recorded arc=pass
+The seeds are derived at run time and never kept in the repository, except the inputs of
+fixed bugs (FROM_REPRODUCERS, ARC_REPRODUCERS), which are written here."""
 import hashlib
 import os
 import re
@@ -44,6 +45,23 @@ FROM_REPRODUCERS = (
 MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
 # The default clock of fuzz-verify, for messages without t=.
 DEFAULT_NOW = 1700000000
+
+# fuzz-arc's option byte (see the top of fuzz-arc.c): relaxed/relaxed, two hops sealing; the
+# results given or put on top of the message, and the arc= result they record.
+ARC_OPTIONS = 0x03 | 2 << 5
+ARC_FROM_MESSAGE = 0x04
+ARC_RECORDS_PASS = 2 << 3
+
+# Messages that broke the sealer: a recorded arc=pass over a chain that fails the structure
+# check made it hash a missing field (index -1, before a heap block).  The security report's
+# reproducer (an AMS alone), and a seal of set 2 alone (no set 1 at all).
+ARC_REPRODUCERS = (
+    b"ARC-Message-Signature: i=1; a=rsa-sha256; c=relaxed/relaxed; d=lists.example.org; "
+    b"s=s1; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AAAA\r\n"
+    b"From: a@example.com\r\nSubject: x\r\n\r\nhi\r\n",
+    b"ARC-Seal: i=2; a=rsa-sha256; cv=pass; d=a.example; s=s; b=AAAA\r\n"
+    b"From: a@example.com\r\n",
+)
 
 
 def parse_table(text):
@@ -83,16 +101,17 @@ def tags(value):
 
 
 def verify_seed(message, table):
-    """The records named by the message's signatures, then the message."""
+    """The records named by the message's DKIM and ARC signatures, so that ARC chains can
+    pass too, then the message."""
     lines, now = [], DEFAULT_NOW
     for name, value in header_fields(message):
-        if name != b"dkim-signature":
+        if name not in (b"dkim-signature", b"arc-message-signature", b"arc-seal"):
             continue
         sig = tags(value)
         qname = (sig.get("s", b"") + b"._domainkey." + sig.get("d", b"")).decode(
             errors="replace").lower()
         lines += [f"{qname} {record}" for record in table.get(qname, [])]
-        if sig.get("t", b"").isdigit():
+        if name == b"dkim-signature" and sig.get("t", b"").isdigit():
             now = int(sig["t"]) + 60
     head = "".join(line + "\n" for line in dict.fromkeys(lines))
     return f"{head}%% now={now}\n".encode() + message
@@ -119,7 +138,7 @@ class Seeds:
         # fuzz-sign's option byte: simple/simple, and relaxed/relaxed with l=.
         for options in (b"\x00", b"\x07"):
             self.add("sign", options + message)
-        self.add("arc", b"\x3b" + message)
+        self.add("arc", bytes([ARC_OPTIONS]) + message)
         self.add("authres-filter", b"\x1d" + message)
         for name, value in header_fields(message):
             if name in (b"dkim-signature", b"arc-message-signature"):
@@ -129,6 +148,12 @@ class Seeds:
             elif name in (b"authentication-results",
                           b"arc-authentication-results"):
                 self.add("authres", value)
+
+    def add_recorded_pass(self, message, paths=(ARC_FROM_MESSAGE,)):
+        """fuzz-arc seals over a recorded arc=pass, from an Authentication-Results field on
+        top of the message (and given, with 0 in `paths`)."""
+        for path in paths:
+            self.add("arc", bytes([ARC_OPTIONS | path | ARC_RECORDS_PASS]) + message)
 
     def add_table(self, table):
         for values in table.values():
@@ -185,8 +210,15 @@ def add_arc_suite(seeds, corpus):
                        for k, v in (doc.get("txt-records") or {}).items()}
             seeds.add_table(records)
             for test in (doc.get("tests") or {}).values():
-                message = test.get("message") or ""
-                seeds.add_message(message.replace("\n", "\r\n").encode(), records)
+                message = (test.get("message") or "").replace("\n", "\r\n").encode()
+                seeds.add_message(message, records)
+                seeds.add_recorded_pass(message)
+
+
+def add_reproducers(seeds):
+    for message in ARC_REPRODUCERS:
+        seeds.add_message(message, {})
+        seeds.add_recorded_pass(message, (0, ARC_FROM_MESSAGE))
 
 
 def main():
@@ -201,6 +233,7 @@ def main():
     add_arc_suite(seeds, corpus)
     for value in FROM_REPRODUCERS:
         seeds.add("from", value)
+    add_reproducers(seeds)
     print(" ".join(f"{target}={n}" for target, n in seeds.count.items()))
 
 
