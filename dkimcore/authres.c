@@ -350,18 +350,23 @@ id_is_ours(const struct dkim_buf *id, const char *authserv_id)
 				     authserv_id, ours_len);
 }
 
-/* The two readings of the authserv-id's text, built byte by byte. */
+/* The readings of the authserv-id's text, built byte by byte. */
 struct id_readings {
 	/* up to the first byte that cannot be part of a token */
 	struct dkim_buf token;
 	/* the same once control characters, which nobody sees, are deleted */
 	struct dkim_buf visible;
+	/* a quoted-string's whole content, control characters deleted: an
+	 * id such as "mx;1" has to be quoted (and is, in ours) */
+	struct dkim_buf quoted;
 	bool token_ended, visible_ended;
 };
 
 static void
-id_readings_add(struct id_readings *id, unsigned char c)
+id_readings_add(struct id_readings *id, unsigned char c, bool quoted)
 {
+	if (quoted && !is_control(c))
+		dkim_buf_append_c(&id->quoted, (char)c);
 	if (!id->token_ended) {
 		if (is_token_char(c))
 			dkim_buf_append_c(&id->token, (char)c);
@@ -399,20 +404,22 @@ value_is_ours(const char *value, size_t len, bool complete,
 		for (pos++; pos < len && value[pos] != '"'; pos++) {
 			if (value[pos] == '\\' && pos + 1 < len)
 				pos++;
-			id_readings_add(&id, (unsigned char)value[pos]);
+			id_readings_add(&id, (unsigned char)value[pos], true);
 		}
 	} else {
 		for (; pos < len && !ends_unquoted_id(value[pos]); pos++)
-			id_readings_add(&id, (unsigned char)value[pos]);
+			id_readings_add(&id, (unsigned char)value[pos], false);
 	}
 	if (pos == len && !complete)
 		ours = true;
 	else {
 		ours = id_is_ours(&id.token, authserv_id) ||
-			id_is_ours(&id.visible, authserv_id);
+			id_is_ours(&id.visible, authserv_id) ||
+			id_is_ours(&id.quoted, authserv_id);
 	}
 	dkim_buf_free(&id.token);
 	dkim_buf_free(&id.visible);
+	dkim_buf_free(&id.quoted);
 	return ours;
 }
 

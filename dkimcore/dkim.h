@@ -464,13 +464,14 @@ char *dkim_authres_value(const dkim_verifier *verifier,
  * - the authserv-id's text is then a quoted-string's content (quoted-pairs
  *   resolved, up to the closing quote or the end), or else the bytes up to
  *   the next SP, HTAB, CR, LF, '(' or ';';
- * - the value is ours when either reading of that text equals
- *   `authserv_id` compared as domain names (US-ASCII case-insensitively,
- *   trailing dots ignored on both sides; an empty id is nobody's): the
- *   text up to its first byte that cannot be part of an RFC 2045 token
- *   (a control, SP, 8-bit or tspecial byte, e.g. a NUL, '/' or '"'), or
- *   the same once its control characters (0x00-0x1F, 0x7F), which nobody
- *   sees, are deleted.
+ * - the value is ours when a reading of that text equals `authserv_id`
+ *   compared as domain names (US-ASCII case-insensitively, trailing dots
+ *   ignored on both sides; an empty id is nobody's): the text up to its
+ *   first byte that cannot be part of an RFC 2045 token (a control, SP,
+ *   8-bit or tspecial byte, e.g. a NUL, '/' or '"'), or the same once its
+ *   control characters (0x00-0x1F, 0x7F), which nobody sees, are deleted;
+ *   or, for a quoted-string, its whole content with the control characters
+ *   deleted (an id with a tspecial, "mx;1", can only be written quoted).
  * For mx.example.com, values beginning with these are ours:
  *     mx.example.com;        MX.Example.COM.;       (x) "mx.example.com";
  *     mx.example.com<NUL>x;  mx.exa<NUL>mple.com;   mx.example.com/x;

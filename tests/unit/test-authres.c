@@ -194,6 +194,11 @@ test_is_ours(void)
 	tap_ok(dkim_authres_is_ours("mx.example.org; x", 17, "MX.example.org.") &&
 	       dkim_authres_is_ours("mx.example.org.; x", 18, "mx.example.org"),
 	       "our own id is compared as a domain too");
+	/* fuzz-verify: an id with a tspecial, quoted as we write it */
+	tap_ok(dkim_authres_is_ours("\"mx;1\"; dkim=none", 17, "mx;1") &&
+	       dkim_authres_is_ours("\"m\\\"x\"; dkim=none", 17, "m\"x") &&
+	       !dkim_authres_is_ours("\"mx;1\"; dkim=none", 17, "mx;2"),
+	       "an id that has to be quoted is ours when quoted");
 	tap_ok(!dkim_authres_is_ours("; dkim=pass", 11, "") &&
 	       !dkim_authres_is_ours(".; dkim=pass", 12, ".") &&
 	       !dkim_authres_is_ours("\"\"; dkim=pass", 13, ""),
