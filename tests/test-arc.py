@@ -12,7 +12,6 @@ accepted); signing compares each expected field with ours as sets of ';'-separat
 removing all whitespace, '' meaning that no field may be added."""
 import os
 import re
-import subprocess
 import tempfile
 import time
 
@@ -22,6 +21,7 @@ import dnsquerylog
 import dnstable
 import nsd
 import oracles
+import procutil
 import tap
 from dkimtools import CORPUS, tool, verify
 
@@ -62,8 +62,8 @@ def seal(message, tmp, table, key_spec, *args):
     if table is not None:
         dns = ["--dns-table", os.path.join(tmp, "seal-table.txt")]
         dnstable.write(table, dns[1])
-    proc = subprocess.run([tool("dkim-sign"), "--arc-seal", key_spec, *dns, *args],
-                          input=message, capture_output=True, timeout=60)
+    proc = procutil.run([tool("dkim-sign"), "--arc-seal", key_spec, *dns, *args],
+                        "dkim-sign", input_bytes=message, timeout=60, check=False)
     added = {}
     if proc.returncode == 0 and proc.stdout.endswith(message):
         head = proc.stdout[:len(proc.stdout) - len(message)].decode()
@@ -298,10 +298,11 @@ def tools_behaviour(tmp):
     # DKIM and ARC in one pass: both verify, and the A-R field says both.
     table_path = os.path.join(tmp, "behave.txt")
     dnstable.write(table, table_path)
-    proc = subprocess.run([tool("dkim-sign"), "-d", "behave.example", "-s", "s", "-k", path,
-                           "--arc-seal", spec, "--arc-authres",
-                           "mx.behave.example; spf=pass smtp.mailfrom=a.example",
-                           "--dns-table", table_path], input=MESSAGE, capture_output=True)
+    proc = procutil.run([tool("dkim-sign"), "-d", "behave.example", "-s", "s", "-k", path,
+                         "--arc-seal", spec, "--arc-authres",
+                         "mx.behave.example; spf=pass smtp.mailfrom=a.example",
+                         "--dns-table", table_path], "dkim-sign", input_bytes=MESSAGE,
+                        check=False)
     got = check(proc.stdout, tmp, table)
     aar = re.search(rb"ARC-Authentication-Results:(.*?)\r\n(?![ \t])", proc.stdout, re.S)
     tap.ok(proc.returncode == 0 and got.verdict == "pass" and got.arc_cv == "pass" and
@@ -377,16 +378,16 @@ def tools_behaviour(tmp):
          "go with --arc-seal", 64),
     ]
     for args, text, code in refusals:
-        proc = subprocess.run([tool("dkim-sign"), "--dns-table", table_path, *args]
-                              if "--arc-seal" in args else [tool("dkim-sign"), *args],
-                              input=MESSAGE, capture_output=True)
+        proc = procutil.run([tool("dkim-sign"), "--dns-table", table_path, *args]
+                            if "--arc-seal" in args else [tool("dkim-sign"), *args],
+                            "dkim-sign", input_bytes=MESSAGE, check=False)
         tap.ok(proc.returncode == code and text in proc.stderr.decode(),
                f"dkim-sign refuses: {text}", f"exit {proc.returncode} {proc.stderr.decode()}")
     ed_key = oracles.SigningKey.generate("ed25519-sha256")
     ed_path = write_key(tmp, "ed.pem", ed_key.pem())
-    proc = subprocess.run([tool("dkim-sign"), "--arc-seal", f"behave.example:ed:{ed_path}",
-                           "--arc-authserv-id", "x.example", "--dns-table", table_path],
-                          input=MESSAGE, capture_output=True)
+    proc = procutil.run([tool("dkim-sign"), "--arc-seal", f"behave.example:ed:{ed_path}",
+                         "--arc-authserv-id", "x.example", "--dns-table", table_path],
+                        "dkim-sign", input_bytes=MESSAGE, check=False)
     tap.ok(proc.returncode == 64 and "need an RSA key" in proc.stderr.decode(),
            "dkim-sign refuses to seal with an Ed25519 key", proc.stderr.decode())
 
