@@ -1,31 +1,37 @@
 #!/bin/sh
-# The Debian 13 (trixie) root in which the tests run a real Dovecot 2.4 on
-# this Debian 12 machine: built with mmdebstrap from the Debian archive apt
-# already uses here, cached outside the clone, refreshed when it is old or
-# trixie has a newer Dovecot.  scripts/in-debian13.sh enters it; nothing
-# ever runs in the cached base itself (each run gets a fresh overlay).
+# A Debian root of a given release with Dovecot and what the build and the
+# tests need: Debian 13 (trixie, Dovecot 2.4), in which the tests run a real
+# Dovecot 2.4 on this Debian 12 machine, and Debian 12 (bookworm, Dovecot
+# 2.3), a clean root into which tests/test-packages.sh installs the Debian 12
+# packages.  Built with mmdebstrap from the Debian archive apt already uses
+# here, cached outside the clone, refreshed when it is old, when trixie (or
+# bookworm) has a newer Dovecot, or when the list of packages changed.
+# scripts/in-debian.sh enters it; nothing ever runs in the cached base
+# itself (each run gets a fresh overlay).
 #
 # Usage:
-#   scripts/debian13-root.sh [ensure]     make the base current, print its path
-#   scripts/debian13-root.sh rebuild      build it anew, whatever the cache holds
-#   scripts/debian13-root.sh with-base COMMAND [ARG...]
-#       make the base current, then run COMMAND with DEBIAN13_BASE set to it,
-#       holding the cache lock shared so that no refresh replaces the base
-#       while COMMAND uses it (that is how in-debian13.sh calls it)
+#   scripts/debian-root.sh RELEASE [ensure]   make the base current, print its path
+#   scripts/debian-root.sh RELEASE rebuild    build it anew, whatever the cache holds
+#   scripts/debian-root.sh RELEASE with-base COMMAND [ARG...]
+#       make the base current, then run COMMAND with DEBIAN_ROOT_BASE set to
+#       it, holding the cache lock shared so that no refresh replaces the
+#       base while COMMAND uses it (that is how in-debian.sh calls it)
+# RELEASE: 12 or 13.
 #
 # Environment:
-#   DEBIAN13_CACHE         cache directory (default /var/cache/dovecot-dkim)
-#   DEBIAN13_MAX_AGE_DAYS  rebuild a cached root older than this (default 7),
-#                          so that trixie's other updates arrive too
+#   DEBIAN_ROOT_CACHE         cache directory (default /var/cache/dovecot-dkim)
+#   DEBIAN_ROOT_MAX_AGE_DAYS  rebuild a cached root older than this (default
+#                             7), so that the release's other updates arrive too
 #
-# The cache directory holds:
-#   debian13-root.tar.zst  the root as built (the cache proper, written
-#                          atomically: a temporary file renamed into place)
-#   debian13-root/         the root extracted from it: the overlays' lower dir
-#   debian13-root.stamp    which tarball debian13-root/ was extracted from
-#   debian13-root.lock     flock: exclusive while building or extracting,
-#                          shared while a run uses the base
-#   trixie-apt/            apt lists for the check for a newer Dovecot
+# The cache directory holds, for each release N:
+#   debianN-root.tar.zst  the root as built (the cache proper, written
+#                         atomically: a temporary file renamed into place)
+#   debianN-root/         the root extracted from it: the overlays' lower dir
+#   debianN-root.stamp    which tarball debianN-root/ was extracted from
+#   debianN-root.packages the packages it was built with
+#   debianN-root.lock     flock: exclusive while building or extracting,
+#                         shared while a run uses the base
+#   SUITE-apt/            apt lists for the check for a newer Dovecot
 # Everything but the tarball can be rebuilt from it; a missing or corrupt
 # tarball means a cold build (about 3 minutes, see README.md).
 #
@@ -33,18 +39,28 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-cache=${DEBIAN13_CACHE:-/var/cache/dovecot-dkim}
-max_age_days=${DEBIAN13_MAX_AGE_DAYS:-7}
-suite=trixie
-tarball=$cache/debian13-root.tar.zst
-base=$cache/debian13-root
-stamp=$cache/debian13-root.stamp
-lock=$cache/debian13-root.lock
+release=${1:-}
+case $release in
+12) suite=bookworm ;;
+13) suite=trixie ;;
+*)
+	echo "usage: $0 12|13 [ensure|rebuild|with-base COMMAND...]" >&2
+	exit 2
+	;;
+esac
+shift
+cache=${DEBIAN_ROOT_CACHE:-/var/cache/dovecot-dkim}
+max_age_days=${DEBIAN_ROOT_MAX_AGE_DAYS:-7}
+tarball=$cache/debian$release-root.tar.zst
+base=$cache/debian$release-root
+stamp=$cache/debian$release-root.stamp
+packages_stamp=$cache/debian$release-root.packages
+lock=$cache/debian$release-root.lock
 # shellcheck disable=SC1091 # the host's, read at run time
 host_release=$(. /etc/os-release && echo "$VERSION_CODENAME")
 
 say() {
-	echo "debian13-root: $*" >&2
+	echo "debian$release-root: $*" >&2
 }
 
 die() {
@@ -91,16 +107,15 @@ host_archive_entries() {
 	done | awk -v c="$host_release" '$2 == c || index($2, c "-") == 1' | sort -u
 }
 
-# The same entries for trixie, as one-line sources ("deb URI SUITE main").
-trixie_sources() {
+# The same entries for $suite, as one-line sources ("deb URI SUITE main").
+suite_sources() {
 	host_archive_entries | while read -r uri host_suite; do
 		echo "deb $uri $suite${host_suite#"$host_release"} main"
 	done
 }
 
-# The Debian 13 packages: what scripts/install-deps.sh installs on the host
-# (same names in trixie; its host-only part stays out), and rsync, with which
-# tests/run-dovecot24.sh keeps its copy of the source tree.
+# The root's packages: what scripts/install-deps.sh installs on the host
+# (same names in both releases; its host-only part stays out), and rsync.
 root_packages() {
 	echo "$("$top/scripts/install-deps.sh" --list) rsync"
 }
@@ -110,14 +125,14 @@ installed_dovecot() {
 		2>/dev/null || true
 }
 
-# Prints trixie's current dovecot-core version, from apt lists kept in the
+# Prints the suite's current dovecot-core version, from apt lists kept in the
 # cache (host apt with a private state: no chroot, and after the first time
 # only the changed indexes are fetched).  Prints nothing when the archive
 # cannot be reached: the cached root is then kept.
-trixie_dovecot() {
-	state=$cache/trixie-apt
+suite_dovecot() {
+	state=$cache/$suite-apt
 	mkdir -p "$state/lists/partial" "$state/empty"
-	trixie_sources >"$state/sources.list"
+	suite_sources >"$state/sources.list"
 	# The base's dpkg status as "installed", so that apt-cache policy
 	# compares against the root; none of the host's preferences apply.
 	set -- -o Dir::Etc::SourceList="$state/sources.list" \
@@ -129,7 +144,7 @@ trixie_dovecot() {
 		-o Dir::Cache="$state" -o Dir::Cache::pkgcache= \
 		-o Dir::Cache::srcpkgcache=
 	if ! apt-get "$@" -qq update >"$state/update.log" 2>&1; then
-		say "cannot check trixie for a newer Dovecot (see $state/update.log)"
+		say "cannot check $suite for a newer Dovecot (see $state/update.log)"
 		return 0
 	fi
 	apt-cache "$@" policy dovecot-core | awk '$1 == "Candidate:" { print $2 }'
@@ -141,13 +156,15 @@ stale_reason() {
 		echo "no cached root: building it"
 	elif [ -n "$(find "$tarball" -mtime +"$max_age_days")" ]; then
 		echo "cached root older than $max_age_days days: rebuilding"
+	elif [ "$(cat "$packages_stamp" 2>/dev/null)" != "$(root_packages)" ]; then
+		echo "the list of packages changed: rebuilding"
 	elif [ ! -d "$base" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$(tarball_id)" ]; then
 		echo "extracting the cached root"
 	else
 		installed=$(installed_dovecot)
-		available=$(trixie_dovecot)
+		available=$(suite_dovecot)
 		if [ -n "$available" ] && [ "$available" != "$installed" ]; then
-			echo "trixie has dovecot-core $available, the cached root" \
+			echo "$suite has dovecot-core $available, the cached root" \
 				"${installed:-none}: rebuilding"
 		fi
 	fi
@@ -187,10 +204,10 @@ build() {
 	if ! command -v mmdebstrap >/dev/null || ! command -v zstd >/dev/null; then
 		"$top/scripts/install-deps.sh" >&2
 	fi
-	sources=$(trixie_sources)
+	sources=$(suite_sources)
 	[ -n "$sources" ] || die "no Debian archive for $host_release in" \
-		"/etc/apt/sources.list{,.d}: cannot tell where trixie comes from"
-	say "building the Debian 13 root from: $(echo "$sources" | tr '\n' ';')"
+		"/etc/apt/sources.list{,.d}: cannot tell where $suite comes from"
+	say "building the Debian $release root from: $(echo "$sources" | tr '\n' ';')"
 	# One mmdebstrap mirror argument per sources line.
 	set --
 	while IFS= read -r line; do
@@ -218,6 +235,7 @@ build() {
 	tar -C "$scratch/root" --zstd -cf "$scratch/root.tar.zst" --numeric-owner \
 		--xattrs --xattrs-include='*' .
 	mv "$scratch/root.tar.zst" "$tarball"
+	root_packages >"$packages_stamp"
 	install_base "$scratch/root"
 	rm -rf "$scratch"
 	say "built in $((built - started)) s (dovecot-core $(installed_dovecot)), cached" \
@@ -276,8 +294,8 @@ with-base)
 	shift
 	[ $# -gt 0 ] || die "with-base: no command"
 	ensure
-	DEBIAN13_BASE=$base
-	export DEBIAN13_BASE
+	DEBIAN_ROOT_BASE=$base
+	export DEBIAN_ROOT_BASE
 	exec "$@"
 	;;
 *)

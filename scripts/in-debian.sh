@@ -1,12 +1,14 @@
 #!/bin/sh
-# Runs a command in a fresh Debian 13 root with Dovecot 2.4, and leaves
-# nothing behind: no mount, no process, no change to the cached base.
+# Runs a command in a fresh Debian root of a release (13: Dovecot 2.4;
+# 12: Dovecot 2.3), and leaves nothing behind: no mount, no process, no
+# change to the cached base.
 #
-# Usage: scripts/in-debian13.sh COMMAND [ARG...]
-#   e.g. scripts/in-debian13.sh dovecot --version
-#        scripts/in-debian13.sh sh -c 'cd tests && ...'
+# Usage: scripts/in-debian.sh RELEASE COMMAND [ARG...]
+#   e.g. scripts/in-debian.sh 13 dovecot --version
+#        scripts/in-debian.sh 12 sh -c 'cd tests && ...'
+# (scripts/in-debian13.sh COMMAND is scripts/in-debian.sh 13 COMMAND.)
 #
-# The root is an overlay: the base that scripts/debian13-root.sh keeps
+# The root is an overlay: the base that scripts/debian-root.sh keeps
 # current below, and an upper layer on a tmpfs of this run's own, so every
 # change made inside (packages, files in /tmp, an installed Dovecot module)
 # is gone when the command ends.  The checkout and the shared/ directory
@@ -21,13 +23,15 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
+[ $# -gt 1 ] || { echo "usage: $0 12|13 COMMAND [ARG...]" >&2; exit 2; }
+release=$1
 
-# First pass: have debian13-root.sh make the base current and run us again
-# with DEBIAN13_BASE set, under its shared lock (fd 9) for the whole run.
-if [ -z "${DEBIAN13_BASE:-}" ]; then
-	exec "$top/scripts/debian13-root.sh" with-base "$0" "$@"
+# First pass: have debian-root.sh make the base current and run us again
+# with DEBIAN_ROOT_BASE set, under its shared lock (fd 9) for the whole run.
+if [ -z "${DEBIAN_ROOT_BASE:-}" ]; then
+	exec "$top/scripts/debian-root.sh" "$release" with-base "$0" "$@"
 fi
+shift
 
 # The directories that must look the same inside: the checkout and
 # ../shared (often a symlink to the real one, which then appears too).
@@ -43,7 +47,7 @@ fi
 
 # The mount point of this run's tmpfs; empty and removed at the end (the
 # mounts themselves live only in the namespace).
-mnt=$(mktemp -d /tmp/debian13-run.XXXXXX)
+mnt=$(mktemp -d "/tmp/debian$release-run.XXXXXX")
 trap 'rmdir "$mnt"' EXIT
 
 # Runs as PID 1 of the new PID namespace: sets up the root, then waits for
@@ -54,14 +58,14 @@ setup='
 set -eu
 mnt=$1 base=$2 exposed=$3 link=$4 cwd=$5
 shift 5
-mount -t tmpfs -o mode=755 debian13-run "$mnt"
+mount -t tmpfs -o mode=755 debian-run "$mnt"
 mkdir "$mnt/upper" "$mnt/work" "$mnt/root"
 root=$mnt/root
-mount -t overlay debian13-root \
+mount -t overlay debian-root \
 	-o "lowerdir=$base,upperdir=$mnt/upper,workdir=$mnt/work" "$root"
 mount -t proc proc "$root/proc"
 # A minimal /dev: the host'"'"'s disks stay out of reach of root inside.
-mount -t tmpfs -o mode=755,nosuid debian13-dev "$root/dev"
+mount -t tmpfs -o mode=755,nosuid debian-dev "$root/dev"
 for node in null zero full random urandom tty; do
 	touch "$root/dev/$node"
 	mount --bind "/dev/$node" "$root/dev/$node"
@@ -88,5 +92,5 @@ exit "$status"
 # get it.
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	unshare --mount --propagation private --pid --fork --kill-child \
-	sh -c "$setup" debian13-run "$mnt" "$DEBIAN13_BASE" "$exposed" "$link" \
+	sh -c "$setup" debian-run "$mnt" "$DEBIAN_ROOT_BASE" "$exposed" "$link" \
 	"$(pwd -P)" "$@" 9>&-
