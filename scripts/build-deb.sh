@@ -29,34 +29,40 @@ out=$top/_build-deb/debian$release
 # shellcheck disable=SC1091 # the running system's
 host_release=$(. /etc/os-release && echo "$VERSION_ID")
 
-if [ "$host_release" != "$release" ]; then
-	if [ "${2:-}" = --inside ]; then
-		echo "build-deb: inside the root, but it is Debian $host_release" >&2
-		exit 1
-	fi
-	exec "$top/scripts/in-debian.sh" "$release" "$0" "$release" --inside
-fi
-
 version=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)+deb$release
 src=$out/dovecot-dkim-$version
-rm -rf "$out"
-mkdir -p "$out"
-"$top/scripts/copy-sources.sh" "$src"
-# The release in the version: a changelog entry of its own, as Debian's
-# backports do, dated by the last commit (the same tree gives the same
-# packages).
-date=$(date -R -d "@$(git -C "$top" log -1 --format=%ct)")
-{
-	echo "dovecot-dkim ($version) unstable; urgency=medium"
-	echo
-	echo "  * Built for Debian $release."
-	echo
-	dpkg-parsechangelog -l "$top/debian/changelog" -S Maintainer |
-		sed 's/^/ -- /' | tr -d '\n'
-	echo "  $date"
-	echo
-	cat "$top/debian/changelog"
-} >"$src/debian/changelog"
+
+# The tree to build, prepared here (git is not in the roots): the files git
+# would commit, and a changelog entry that puts the release in the version,
+# as Debian's backports do, dated by the last commit (the same tree gives
+# the same packages).
+prepare() {
+	rm -rf "$out"
+	mkdir -p "$out"
+	"$top/scripts/copy-sources.sh" "$src"
+	date=$(date -R -d "@$(git -C "$top" log -1 --format=%ct)")
+	{
+		echo "dovecot-dkim ($version) unstable; urgency=medium"
+		echo
+		echo "  * Built for Debian $release."
+		echo
+		dpkg-parsechangelog -l "$top/debian/changelog" -S Maintainer |
+			sed 's/^/ -- /' | tr -d '\n'
+		echo "  $date"
+		echo
+		cat "$top/debian/changelog"
+	} >"$src/debian/changelog"
+}
+
+if [ "${2:-}" != --inside ]; then
+	prepare
+	if [ "$host_release" != "$release" ]; then
+		exec "$top/scripts/in-debian.sh" "$release" "$0" "$release" --inside
+	fi
+elif [ "$host_release" != "$release" ]; then
+	echo "build-deb: inside the root, but it is Debian $host_release" >&2
+	exit 1
+fi
 
 started=$(date +%s)
 echo "build-deb: building $version for Debian $release in $src"

@@ -20,7 +20,7 @@ COMMON_PACKAGES="
 	python3-yaml
 	opendkim opendkim-tools libopendkim-dev libmail-dkim-perl libnet-dns-perl
 	swaks util-linux procps groff-base
-	debhelper dpkg-dev lintian
+	build-essential debhelper dpkg-dev lintian
 "
 # Only on the host: the sanitizer and fuzzer builds (Debian 12's clang 14
 # runtime), valgrind, and what builds and caches the Debian 13 root.
