@@ -164,6 +164,13 @@ def doveconf():
     return run(["doveconf", "-n"])
 
 
+def top_block(text, header):
+    """The lines of the top-level block `header {` of doveconf -n output (nested blocks and
+    values such as %{user | lower} included), or "" when there is none."""
+    found = re.search(rf"^{re.escape(header)} {{\n(.*?)^}}$", text, re.M | re.S)
+    return found[1] if found else ""
+
+
 def enable(dns, sink, submission_port):
     """README.Debian's steps, plus the site's local.conf, users, keys and tables."""
     before = doveconf()
@@ -198,9 +205,10 @@ def enable(dns, sink, submission_port):
     tap.ok(after.returncode == 0 and not after.stderr.strip(),
            "doveconf -n with the example configuration enabled: no error, no warning",
            after.stdout[-2000:] + after.stderr)
-    tap.ok(re.search(r"protocol lmtp \{[^}]*dkim", after.stdout, re.S)
-           and re.search(r"protocol submission \{[^}]*submission_dkim", after.stdout, re.S)
-           and "dkim_dns_resolver" in after.stdout,
+    lmtp = top_block(after.stdout, "protocol lmtp")
+    submission = top_block(after.stdout, "protocol submission")
+    tap.ok(re.search(r"\bdkim\b(?! *=)|\bdkim = yes", lmtp)
+           and "submission_dkim" in submission and "dkim_dns_resolver" in after.stdout,
            "doveconf -n: the plugins in lmtp and submission, our settings", after.stdout)
 
 
@@ -262,8 +270,11 @@ def lmtp(data):
 
 def stored(folder, subject):
     """The stored message with this subject in a folder of alice ("INBOX" or "Junk")."""
-    directory = os.path.join(HOME, "Maildir", "" if folder == "INBOX" else f".{folder}")
-    for sub in ("new", "cur"):
+    # INBOX is Maildir/ itself, or Maildir/.INBOX with 2.4's layout of Debian 13's settings
+    directories = [os.path.join(HOME, "Maildir", f".{folder}")]
+    if folder == "INBOX":
+        directories.append(os.path.join(HOME, "Maildir"))
+    for directory, sub in ((d, s) for d in directories for s in ("new", "cur")):
         for name in sorted(glob.glob(os.path.join(directory, sub, "*"))):
             with open(name, "rb") as handle:
                 data = handle.read()
@@ -271,6 +282,11 @@ def stored(folder, subject):
                     b"\r\r\n", b"\r\n"):
                 return data.decode("utf-8", "replace")
     return None
+
+
+def mail_files():
+    """Every file under alice's home, for a failure's diagnostics."""
+    return "\n".join(os.path.join(d, f) for d, _, files in os.walk(HOME) for f in files)
 
 
 def authres(text):
@@ -286,7 +302,7 @@ def deliveries(key):
     lmtp(signed.stdout.encode())
     inbox = stored("INBOX", "signed")
     tap.ok("dkim=pass" in authres(inbox) and f"header.d={DOMAIN}" in authres(inbox),
-           "LMTP: a valid signature passes, in INBOX", inbox)
+           "LMTP: a valid signature passes, in INBOX", (inbox, mail_files(), read_log()[-3000:]))
 
     tampered = run(as_mail_user(["dkim-sign", "-d", DOMAIN, "-s", SELECTOR, "-k", key]),
                    input=message("tampered").decode()).stdout
@@ -312,7 +328,7 @@ def submission(sink, port, dns_port):
     lmtp(relayed.data)
     inbox = stored("INBOX", "submitted")
     tap.ok("dkim=pass" in authres(inbox), "submission: its signature passes at delivery",
-           inbox)
+           (inbox, mail_files(), read_log()[-3000:]))
 
 
 def check_log():
