@@ -14,7 +14,8 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 status=0
 
-for release in ${*:-12 13}; do
+[ $# -gt 0 ] || set -- 12 13
+for release in "$@"; do
 	echo "# Debian $release"
 	mkdir -p "$top/_build-deb"
 	log=$top/_build-deb/build-debian$release.out
