@@ -2,8 +2,10 @@
 # All the tests, on a fresh Debian 12 machine: installs what is missing,
 # builds, runs `make check` (unit, corpus, interop, DNS, Dovecot 2.3), runs
 # the unit and tool tests again under AddressSanitizer + UBSan, runs the
-# Dovecot tests against Dovecot 2.4 in a Debian 13 root, and runs each
-# fuzzer for FUZZ_SECONDS (default 60).  Ends with "N passed, N failed".
+# Dovecot tests against Dovecot 2.4 in a Debian 13 root, builds the Debian
+# packages for Debian 12 and 13 and tests them installed in a clean root of
+# each, and runs each fuzzer for FUZZ_SECONDS (default 60).  Ends with
+# "N passed, N failed".
 set -u
 
 top=$(cd "$(dirname "$0")" && pwd)
@@ -25,6 +27,20 @@ count_suite() {
 	e=$(sed -n 's/^# ERROR: *//p' "$log" | head -n 1)
 	passed=$((passed + ${p:-0} + ${s:-0}))
 	failed=$((failed + ${f:-0} + ${x:-0} + ${e:-0}))
+}
+
+# Adds the "ok" and "not ok" lines of a TAP output to the totals; a
+# non-zero exit status ($2) with no failed line counts as one failure.
+count_tap() {
+	out=$1
+	ok=$(grep -c '^ok' "$out")
+	not_ok=$(grep -c '^not ok' "$out")
+	passed=$((passed + ok))
+	failed=$((failed + not_ok))
+	if [ "$2" -ne 0 ] && [ "$not_ok" -eq 0 ]; then
+		echo "test.sh: $out: exit status $2 without a failed check" >&2
+		failed=$((failed + 1))
+	fi
 }
 
 stage() {
@@ -63,6 +79,15 @@ mkdir -p "$top/_build-dovecot24"
 "$top/tests/run-dovecot24.sh" >"$top/_build-dovecot24/run.out" 2>&1
 tail -n 20 "$top/_build-dovecot24/run.out"
 count_suite "$top/_build-dovecot24/build/test-suite.log"
+
+stage "Debian packages (Debian 12 and 13)"
+# Built (lintian clean of errors) and installed into a fresh overlay of a
+# clean root of each release (cached, built when missing).
+mkdir -p "$top/_build-deb"
+status=0
+"$top/tests/test-packages.sh" >"$top/_build-deb/run.out" 2>&1 || status=$?
+tail -n 20 "$top/_build-deb/run.out"
+count_tap "$top/_build-deb/run.out" "$status"
 
 stage "fuzzing (${FUZZ_SECONDS:-60} s per target)"
 if BUILD_DIR="$top/_build-fuzz" "$top/scripts/build.sh" CC=clang \

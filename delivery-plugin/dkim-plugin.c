@@ -22,8 +22,11 @@
 #include "message-size.h"
 #include "raw-storage.h"
 #include "smtp-address.h"
+#include "master-service.h"
 #include "dkim-dovecot-version.h"
 #include "dkim-plugin.h"
+
+#include <dlfcn.h>
 
 #define AUTHRES_FIELD "Authentication-Results"
 
@@ -54,7 +57,14 @@ static const struct mail *dkim_published_mail;
 static const struct dkim_summary *dkim_published_summary;
 
 const char *dkim_plugin_version = DOVECOT_ABI_VERSION;
-const char dkim_plugin_binary_dependency[] = "lda lmtp";
+
+/* The delivery functions live in the binaries that deliver (dovecot-lda
+   and lmtp link lib-lda), so they are looked up when the plugin starts
+   rather than linked: named in mail_plugins of another service (e.g. a
+   global mail_plugins, read by imap too), the plugin loads, says once that
+   it does nothing there, and the service keeps working. */
+static __typeof__(&mail_deliver_hook_set) dkim_mail_deliver_hook_set;
+static __typeof__(&mail_deliver_save) dkim_mail_deliver_save;
 
 const struct dkim_summary *
 dkim_plugin_delivery_summary(const struct mail *mail)
@@ -456,6 +466,45 @@ deliver_is_tempfailed(struct mail_deliver_context *ctx,
 	return error == MAIL_ERROR_TEMP;
 }
 
+/* Warns once per process when the Sieve extension is half configured:
+   sieve_plugins loads sieve_dkim but sieve_extensions does not enable
+   vnd.dovecot.dkim, or the other way round.  Typically a file read after
+   ours set the other setting again; users' scripts that require the
+   extension then stop compiling, and their mail goes to INBOX.  Nothing is
+   said when Sieve is not loaded, or when neither setting names us. */
+static void dkim_check_sieve_settings(struct mail_user *user)
+{
+	static bool checked = FALSE;
+	int plugin, extension, global_extension;
+
+	if (checked)
+		return;
+	checked = TRUE;
+	plugin = dkim_sieve_setting_enables(user, "sieve_plugins",
+					    DKIM_SIEVE_PLUGIN_NAME);
+	extension = dkim_sieve_setting_enables(user, "sieve_extensions",
+					       DKIM_SIEVE_EXTENSION_NAME);
+	global_extension = dkim_sieve_setting_enables(user,
+		"sieve_global_extensions", DKIM_SIEVE_EXTENSION_NAME);
+	if (plugin < 0 || extension < 0 || global_extension < 0)
+		return;
+	if (plugin > 0 && extension == 0 && global_extension == 0) {
+		e_warning(user->event, "dkim: Sieve scripts cannot use "
+			  DKIM_SIEVE_EXTENSION_NAME ": sieve_plugins loads "
+			  DKIM_SIEVE_PLUGIN_NAME ", but sieve_extensions does "
+			  "not enable " DKIM_SIEVE_EXTENSION_NAME " (a file "
+			  "read after 90-dkim.conf may set sieve_extensions "
+			  "again: add it there)");
+	} else if (plugin == 0 && (extension > 0 || global_extension > 0)) {
+		e_warning(user->event, "dkim: Sieve scripts cannot use "
+			  DKIM_SIEVE_EXTENSION_NAME ": sieve_extensions "
+			  "enables it, but sieve_plugins does not load "
+			  DKIM_SIEVE_PLUGIN_NAME " (a file read after "
+			  "90-dkim.conf may set sieve_plugins again: add "
+			  DKIM_SIEVE_PLUGIN_NAME " there)");
+	}
+}
+
 static int
 dkim_deliver_mail(struct mail_deliver_context *ctx,
 		  struct mail_storage **storage_r)
@@ -467,6 +516,7 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 
 	*storage_r = NULL;
 	T_BEGIN {
+		dkim_check_sieve_settings(ctx->rcpt_user);
 		stored = deliver_prepare(ctx, &summary);
 	} T_END;
 	if (stored != NULL)
@@ -486,7 +536,7 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 	   store our copy now, as mail_do_deliver() would. */
 	if (ret <= 0 && !ctx->saved_mail && !ctx->tried_default_save &&
 	    !deliver_is_tempfailed(ctx, *storage_r)) {
-		if (mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0, NULL,
+		if (dkim_mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0, NULL,
 				      storage_r) == 0)
 			ret = 1;
 	}
@@ -497,15 +547,31 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 
 void dkim_plugin_init(struct module *module ATTR_UNUSED)
 {
+	dkim_mail_deliver_hook_set = (__typeof__(&mail_deliver_hook_set))
+		dlsym(RTLD_DEFAULT, "mail_deliver_hook_set");
+	dkim_mail_deliver_save = (__typeof__(&mail_deliver_save))
+		dlsym(RTLD_DEFAULT, "mail_deliver_save");
+	if (dkim_mail_deliver_hook_set == NULL ||
+	    dkim_mail_deliver_save == NULL) {
+		const char *service = master_service_get_name(master_service);
+
+		dkim_mail_deliver_hook_set = NULL;
+		i_warning("dkim: The delivery plugin does nothing in %s: name "
+			  "dkim in mail_plugins only inside protocol lmtp { } "
+			  "and protocol lda { }, not for %s", service, service);
+		return;
+	}
 	dkim_resolvers = dkim_resolver_set_init();
 	dkim_transaction.pool = pool_alloconly_create("dkim transaction", 4096);
 	i_array_init(&dkim_transaction.results, 2);
-	dkim_next_deliver_mail = mail_deliver_hook_set(dkim_deliver_mail);
+	dkim_next_deliver_mail = dkim_mail_deliver_hook_set(dkim_deliver_mail);
 }
 
 void dkim_plugin_deinit(void)
 {
-	mail_deliver_hook_set(dkim_next_deliver_mail);
+	if (dkim_mail_deliver_hook_set == NULL)
+		return;
+	dkim_mail_deliver_hook_set(dkim_next_deliver_mail);
 	transaction_reset(NULL);
 	array_free(&dkim_transaction.results);
 	pool_unref(&dkim_transaction.pool);

@@ -10,7 +10,6 @@ struct module;
    deliver hook never calls the hook installed before it, so ours must be
    installed after it and call it. */
 DKIM_EXPORT extern const char *dkim_plugin_version;
-DKIM_EXPORT extern const char dkim_plugin_binary_dependency[];
 
 DKIM_EXPORT void dkim_plugin_init(struct module *module);
 DKIM_EXPORT void dkim_plugin_deinit(void);

@@ -200,7 +200,8 @@ void dkim_resolver_free(dkim_resolver **resolver);
 struct dkim_dns_result {
 	enum dkim_dns_status status;
 	enum dkim_dnssec dnssec;
-	const char *detail;		/* error text, or NULL */
+	const char *detail;		/* error text, why a name was not
+				 * looked up, or NULL */
 	size_t record_count;
 	const char *const *records;	/* NUL-terminated */
 	const size_t *record_lengths;	/* may contain NUL bytes */

@@ -4,14 +4,23 @@
  * Queries run asynchronously in libunbound's own thread (ub_ctx_async):
  * never fork() inside a mail server process.  The verifier starts the key
  * query as soon as it has parsed a signature and collects the answer after
- * hashing the body; waiting is a poll() on libunbound's descriptor. */
+ * hashing the body; waiting is a poll() on libunbound's descriptor.
+ *
+ * libunbound serves the special-use names of RFC 6761/8375 (test.,
+ * invalid., localhost., home.arpa.) from built-in local zones: NXDOMAIN,
+ * never asked upstream.  Against the system's resolvers that protection
+ * stays (and the answer says why the name was not looked up); a forwarder
+ * the administrator named is asked for them as dig would ask it, since a
+ * lab or a home network serves exactly such zones. */
 #include "dkim-private.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unbound.h>
 #include <unistd.h>
 
@@ -22,7 +31,34 @@
 struct unbound_resolver {
 	struct ub_ctx *ctx;
 	bool validating;
+	bool forwarding;
 };
+
+/* The special-use zones among libunbound's default local zones that a
+ * DKIM key can sit under. */
+static const char *const special_use_zones[] = {
+	"test", "invalid", "localhost", "home.arpa",
+};
+
+/* The special-use zone qname is in, or NULL. */
+static const char *
+special_use_zone(const char *qname)
+{
+	size_t len = strlen(qname);
+
+	if (len > 0 && qname[len - 1] == '.')
+		len--;
+	for (size_t i = 0; i < DKIM_N_ELEMENTS(special_use_zones); i++) {
+		const char *zone = special_use_zones[i];
+		size_t zone_len = strlen(zone);
+
+		if (len >= zone_len &&
+		    strncasecmp(qname + len - zone_len, zone, zone_len) == 0 &&
+		    (len == zone_len || qname[len - zone_len - 1] == '.'))
+			return zone;
+	}
+	return NULL;
+}
 
 /* TXT RDATA is a sequence of <length><bytes> character-strings; DKIM
  * concatenates them (RFC 6376 §3.6.2.2).  Returns false if malformed. */
@@ -108,6 +144,16 @@ static void
 unbound_start(dkim_resolver *resolver, struct dkim_dns_query *query)
 {
 	struct unbound_resolver *ub = dkim_resolver_context(resolver);
+
+	if (!ub->forwarding && special_use_zone(query->qname) != NULL) {
+		query->answer.status = DKIM_DNS_NOT_FOUND;
+		query->answer.detail = "not looked up: a special-use name "
+			"(RFC 6761: test, invalid, localhost, home.arpa), "
+			"which only a resolver named in the configuration "
+			"is asked for";
+		dkim_dns_query_done(query);
+		return;
+	}
 	int ret = ub_resolve_async(ub->ctx, query->qname, DNS_TYPE_TXT,
 				   DNS_CLASS_IN, query, resolve_callback,
 				   &query->async_id);
@@ -189,6 +235,24 @@ configure(struct ub_ctx *ctx, const struct dkim_resolver_config *config,
 					     "no")) != 0 ||
 		    (ret = ub_ctx_set_fwd(ctx, config->forward)) != 0)
 			goto failed;
+		/* Ask the forwarder for the special-use names too: a
+		 * transparent local zone without local data resolves every
+		 * name normally ("nodefault" does not remove the default zones
+		 * of a libunbound context: 1.17 still answers NXDOMAIN).  No
+		 * chain of trust can reach these names (the root proves they
+		 * do not exist): under a trust anchor they are insecure, not
+		 * bogus. */
+		for (size_t i = 0; i < DKIM_N_ELEMENTS(special_use_zones); i++) {
+			char option[32];
+			const char *zone = special_use_zones[i];
+
+			snprintf(option, sizeof(option), "%s. transparent", zone);
+			if ((ret = ub_ctx_set_option(ctx, "local-zone:",
+						     option)) != 0 ||
+			    (ret = ub_ctx_set_option(ctx, "domain-insecure:",
+						     zone)) != 0)
+				goto failed;
+		}
 	} else if ((ret = ub_ctx_resolvconf(ctx, NULL)) != 0) {
 		dkim_error_set(error, "cannot read the system resolver "
 			       "configuration: %s", ub_strerror(ret));
@@ -235,6 +299,7 @@ dkim_resolver_unbound_new(const struct dkim_resolver_config *config,
 	struct unbound_resolver *ub = dkim_calloc(1, sizeof(*ub));
 	ub->ctx = ctx;
 	ub->validating = config->trust_anchor != NULL;
+	ub->forwarding = config->forward != NULL;
 	*resolver_r = dkim_resolver_alloc(&unbound_backend, ub);
 	return 0;
 }

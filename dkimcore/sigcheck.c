@@ -69,7 +69,10 @@ key_record(struct dkim_check *check, const struct dkim_dns_query *query,
 		break;
 	case DKIM_DNS_NOT_FOUND:
 		dkim_check_fail(check, DKIM_REASON_KEY_NOT_FOUND,
-				"no key at %s", qname);
+				"no key at %s%s%s%s", qname,
+				answer->detail != NULL ? " (" : "",
+				answer->detail != NULL ? answer->detail : "",
+				answer->detail != NULL ? ")" : "");
 		return NULL;
 	case DKIM_DNS_TIMEOUT:
 		dkim_check_fail(check, DKIM_REASON_DNS_TIMEOUT,

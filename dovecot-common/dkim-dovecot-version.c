@@ -12,7 +12,10 @@
 #  include "settings.h"
 #  include "str-parse.h"
 #  include "mail-storage-service.h"
+#  include "sieve-settings.h"
 #endif
+
+#include <dlfcn.h>
 
 /* Names the plugins' settings start with, for finding misspelled ones. */
 #define DKIM_SETTING_PREFIX "dkim_"
@@ -32,6 +35,39 @@ const char *const *dkim_user_unknown_setting_names(struct mail_user *user ATTR_U
 	static const char *const none[] = { NULL };
 
 	return none;
+}
+
+int dkim_sieve_setting_enables(struct mail_user *user, const char *name,
+			       const char *item)
+{
+	/* Pigeonhole's, found only when the Sieve plugin (which links
+	   libdovecot-sieve) is loaded: this module must not need it. */
+	const struct setting_parser_info *info =
+		dlsym(RTLD_DEFAULT, "sieve_setting_parser_info");
+	const struct sieve_settings *set;
+	const ARRAY_TYPE(const_string) *list;
+	const char *error;
+	int ret;
+
+	if (info == NULL)
+		return -1;
+	if (settings_get(user->event, info, 0, &set, &error) < 0) {
+		e_debug(user->event, "dkim: Cannot read the Sieve settings: %s",
+			error);
+		return -1;
+	}
+	if (strcmp(name, "sieve_plugins") == 0)
+		list = &set->plugins;
+	else if (strcmp(name, "sieve_extensions") == 0)
+		list = &set->extensions;
+	else if (strcmp(name, "sieve_global_extensions") == 0)
+		list = &set->global_extensions;
+	else
+		i_unreached();
+	ret = array_is_created(list) &&
+		array_lsearch(list, &item, i_strcmp_p) != NULL ? 1 : 0;
+	settings_free(set);
+	return ret;
 }
 
 int dkim_parse_interval_msecs(const char *value, unsigned int *msecs_r,
@@ -104,6 +140,32 @@ const char *const *dkim_user_unknown_setting_names(struct mail_user *user)
 	}
 	array_append_zero(&unknown);
 	return array_front(&unknown);
+}
+
+int dkim_sieve_setting_enables(struct mail_user *user, const char *name,
+			       const char *item)
+{
+	const char *value, *const *words;
+	int enabled = 0;
+
+	/* Pigeonhole's, found only when the Sieve plugin (which links
+	   libdovecot-sieve) is loaded: this module must not need it. */
+	if (dlsym(RTLD_DEFAULT, "sieve_init") == NULL)
+		return -1;
+	value = mail_user_plugin_getenv(user, name);
+	if (value == NULL)
+		return 0;
+	/* The last mention wins: "+x" and "x" enable, "-x" disables. */
+	for (words = t_strsplit_spaces(value, " "); *words != NULL; words++) {
+		const char *word = *words;
+		bool disable = word[0] == '-';
+
+		if (word[0] == '+' || word[0] == '-')
+			word++;
+		if (strcmp(word, item) == 0)
+			enabled = disable ? 0 : 1;
+	}
+	return enabled;
 }
 
 int dkim_parse_interval_msecs(const char *value, unsigned int *msecs_r,

@@ -53,6 +53,15 @@ extern const struct setting_parser_info dkim_setting_parser_info;
    there. */
 const char *const *dkim_user_unknown_setting_names(struct mail_user *user);
 
+/* Whether the Sieve list setting `name` (sieve_plugins, sieve_extensions or
+   sieve_global_extensions) enables `item` for the user, as Pigeonhole
+   reads it: 1 yes, 0 no, -1 when this process has no Pigeonhole (the Sieve
+   plugin is not loaded) or the settings cannot be read.  2.3 reads the
+   plugin {} value ("+name", "-name" or a plain list), 2.4 Pigeonhole's
+   boolean lists. */
+int dkim_sieve_setting_enables(struct mail_user *user, const char *name,
+			       const char *item);
+
 /* Parses a duration setting ("5s", "300 ms", a bare number of seconds) as
    Dovecot does for its own settings. */
 int dkim_parse_interval_msecs(const char *value, unsigned int *msecs_r,

@@ -19,6 +19,11 @@ struct event;
 /* Plugin entry points are the only symbols a plugin exports. */
 #define DKIM_EXPORT __attribute__((visibility("default")))
 
+/* The Sieve extension, and the Pigeonhole plugin (sieve_plugins) that
+   registers it. */
+#define DKIM_SIEVE_EXTENSION_NAME "vnd.dovecot.dkim"
+#define DKIM_SIEVE_PLUGIN_NAME "sieve_dkim"
+
 extern struct event_category event_category_dkim;
 
 /* A child of parent in the "dkim" category, logging with a "dkim: "

@@ -3,12 +3,13 @@
 # Needs root (apt-get).  Safe to run again: installed packages are skipped.
 #
 #   scripts/install-deps.sh          install what is missing
-#   scripts/install-deps.sh --list   print the packages the Debian 13 root
-#                                    needs too (scripts/debian13-root.sh)
+#   scripts/install-deps.sh --list   print the packages the Debian 12 and 13
+#                                    roots need too (scripts/debian-root.sh)
 set -eu
 
-# The build, the Dovecot tests and the tools' tests: the same names on
-# Debian 12 and 13, so the Debian 13 root installs this list too.
+# The build, the Dovecot tests, the tools' tests and the Debian packages
+# (scripts/build-deb.sh): the same names on Debian 12 and 13, so the roots
+# install this list too.
 COMMON_PACKAGES="
 	autoconf automake libtool pkg-config make gcc
 	libssl-dev libunbound-dev libpsl-dev publicsuffix
@@ -19,6 +20,7 @@ COMMON_PACKAGES="
 	python3-yaml
 	opendkim opendkim-tools libopendkim-dev libmail-dkim-perl libnet-dns-perl
 	swaks util-linux procps groff-base
+	build-essential debhelper dpkg-dev lintian
 "
 # Only on the host: the sanitizer and fuzzer builds (Debian 12's clang 14
 # runtime), valgrind, and what builds and caches the Debian 13 root.

@@ -22,7 +22,7 @@ ext_dkim_validator_load(const struct sieve_extension *ext,
 			struct sieve_validator *valdtr);
 
 const struct sieve_extension_def vnd_dkim_extension = {
-	.name = "vnd.dovecot.dkim",
+	.name = DKIM_SIEVE_EXTENSION_NAME,
 	.load = ext_dkim_load,
 	.unload = ext_dkim_unload,
 	.validator_load = ext_dkim_validator_load,

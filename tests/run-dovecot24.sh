@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the project against Dovecot 2.4 and runs the tests that start a
-# Dovecot there, in a fresh Debian 13 root (scripts/in-debian13.sh): the same
+# Dovecot there, in a fresh Debian 13 root (scripts/in-debian.sh 13): the same
 # tests `make check` runs against the host's Dovecot 2.3.
 #
 # Usage: tests/run-dovecot24.sh [TEST...]
@@ -18,31 +18,15 @@
 # tests/*.log are the logs (the directory is the checkout's, so they are
 # there after the run).  Exit status: that of make check, or of the build.
 # Needs root; the first run on a machine also builds the root (see
-# scripts/debian13-root.sh).
+# scripts/debian-root.sh).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/_build-dovecot24
 
-# Copies the files git would commit (tracked, and untracked but not
-# ignored) into $out/src, keeping their times so that make rebuilds only what
-# changed; files copied last time and gone now are removed.
-copy_sources() {
-	mkdir -p "$out/src"
-	(cd "$top" && git ls-files -z --cached --others --exclude-standard) |
-		tr '\0' '\n' | sort >"$out/sources.new"
-	if [ -f "$out/sources" ]; then
-		comm -23 "$out/sources" "$out/sources.new" |
-			(cd "$out/src" && xargs -r -d '\n' rm -f --)
-	fi
-	(cd "$top" && tr '\n' '\0' <"$out/sources.new" |
-		tar --null --files-from=- -cf -) | tar -C "$out/src" -xpf -
-	mv "$out/sources.new" "$out/sources"
-}
-
 if [ "${1:-}" != --inside ]; then
-	copy_sources
-	exec "$top/scripts/in-debian13.sh" "$0" --inside "$@"
+	"$top/scripts/copy-sources.sh" "$out/src"
+	exec "$top/scripts/in-debian.sh" 13 "$0" --inside "$@"
 fi
 shift
 

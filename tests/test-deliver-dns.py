@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Delivery never waits unboundedly and never fails because of DNS or configuration.
 
-A resolver that never answers (default dkim_dns_timeout 5 s, and 1 s per user), a stopped
+A key under a special-use name (lab.test) comes through dkim_dns_resolver as dig would get
+it. A resolver that never answers (default dkim_dns_timeout 5 s, and 1 s per user), a stopped
 DNS server, and broken settings (unreadable trust anchor, malformed resolver address,
 unparsable timeout): every message is delivered, with temperror where DNS could not answer,
 within the configured bound, and the cause is logged.
@@ -18,15 +19,18 @@ from dkimplugin import verdicts
 DOMAIN = nsd.SECURE_ZONE
 KEY = oracles.SigningKey.generate("rsa-sha256")
 SELECTORS = ("a", "b", "c", "d")
+LAB_DOMAIN = "lab.test"
+"""Under test. (RFC 6761), which libunbound answers itself unless a resolver is named."""
 RECORDS = {f"{s}._domainkey.{DOMAIN}": KEY.dns_record() for s in SELECTORS}
+RECORDS[f"a._domainkey.{LAB_DOMAIN}"] = KEY.dns_record()
 DEFAULT_TIMEOUT = 5.0
 SLACK = 2.5
 """Seconds allowed beyond the DNS bound for everything else (process start, LMTP, saving)."""
 
 
-def signed(selector, subject):
-    message = dkimplugin.message(f"news@{DOMAIN}", subject, "Hello.\n")
-    return oracles.DKIMPY.sign(message, DOMAIN, selector, KEY)
+def signed(selector, subject, domain=DOMAIN):
+    message = dkimplugin.message(f"news@{domain}", subject, "Hello.\n")
+    return oracles.DKIMPY.sign(message, domain, selector, KEY)
 
 
 def timed_lmtp(dc, user, message):
@@ -71,6 +75,12 @@ def check_server_stopped(server):
     dc = server.dc
     replies, _ = timed_lmtp(dc, "carol", signed("a", "before"))
     tap.ok(verdicts(dc.read_maildir("carol")[-1]) == ["pass"], "NSD up: pass")
+    timed_lmtp(dc, "carol", signed("a", "from the lab", LAB_DOMAIN))
+    stored = dc.read_maildir("carol")[-1]
+    tap.ok(verdicts(stored) == ["pass"] and f"header.d={LAB_DOMAIN}" in
+           dkimplugin.header_fields(stored, "Authentication-Results")[0],
+           f"a key at {LAB_DOMAIN} through dkim_dns_resolver: pass",
+           dkimplugin.header_fields(stored, "Authentication-Results"))
     server.dns.stop()
     replies, elapsed = timed_lmtp(dc, "carol", signed("d", "NSD stopped"))
     tap.ok(replies[dc.address("carol")][0] == 250

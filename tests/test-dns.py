@@ -14,6 +14,8 @@ from dkimtools import sign, tool, verify
 
 SELECTOR = "sel"
 INSECURE_ZONE = "plain.example"  # outside the signed zones: unsigned
+SPECIAL_USE_DOMAINS = ["lab.test", "mail.home.arpa", "example.invalid", "dkim.localhost"]
+"""Under the special-use names libunbound answers itself unless told otherwise."""
 
 
 def testkey(*args, timeout=60):
@@ -22,12 +24,40 @@ def testkey(*args, timeout=60):
     return proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace")
 
 
+def special_use(key_file, server, anchor):
+    """Keys under the special-use names that labs use (RFC 6761, 8375): asked of the
+    resolver given, as dig asks it; never looked up through the system's resolvers, with the
+    reason in the error."""
+    for domain in SPECIAL_USE_DOMAINS:
+        _, signed, _ = sign(b"From: Joe <joe@%s>\r\nSubject: lab\r\n\r\nHello.\r\n"
+                            % domain.encode(), "-d", domain, "-s", SELECTOR, "-k", key_file)
+        got = verify(signed, "--resolver", server, *anchor)
+        tap.eq((got.results(), got.signatures[0].dnssec), (["pass"], "insecure"),
+               f"{domain}: the key through the resolver given (insecure under a trust anchor)")
+        rc, out = testkey("-d", domain, "-s", SELECTOR, "-k", key_file, "--resolver", server)
+        tap.ok(rc == 0 and "matches" in out, f"testkey: {domain} through the resolver given",
+               out)
+    domain = SPECIAL_USE_DOMAINS[0]
+    _, signed, _ = sign(b"From: Joe <joe@%s>\r\n\r\nHello.\r\n" % domain.encode(),
+                        "-d", domain, "-s", SELECTOR, "-k", key_file)
+    got = verify(signed)
+    sig = got.signatures[0]
+    tap.ok(sig.reason == "no-key" and "not looked up: a special-use name" in sig.explanation,
+           f"{domain} without a resolver given: not looked up, and why", sig)
+    for name in (domain, "Mail.HOME.ARPA", "dkim.localhost"):
+        rc, out = testkey("-d", name, "-s", SELECTOR)
+        tap.ok(rc == 1 and "not looked up: a special-use name" in out,
+               f"testkey: {name} without a resolver given says why it was not looked up", out)
+
+
 def main():
     key = oracles.SigningKey.generate("rsa-sha256", 2048)
     other = oracles.SigningKey.generate("rsa-sha256", 2048)
     zones = [nsd.SECURE_ZONE, nsd.BOGUS_ZONE, INSECURE_ZONE]
     records = {f"{SELECTOR}._domainkey.{zone}": [key.dns_record()]
                for zone in zones}
+    for domain in SPECIAL_USE_DOMAINS:
+        records[f"{SELECTOR}._domainkey.{domain}"] = [key.dns_record()]
     records[f"two._domainkey.{INSECURE_ZONE}"] = [key.dns_record(),
                                                   other.dns_record()]
     message = (b"From: Joe <joe@%s>\r\nTo: bob@example.net\r\n"
@@ -103,6 +133,8 @@ def main():
                           "--resolver", server)
         tap.ok(rc == 1 and "no TXT record at sel._domainkey.nokey.example"
                in out, "testkey: missing record", out)
+
+        special_use(key_file, server, anchor)
 
         # The server goes away: a temperror within the DNS bound.
         dns.stop()

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """demo/dovecot-demo.py, the README's main demonstration, still does what it shows: valid
 mail in INBOX with dkim=pass, the tampered one in Junk with dkim=fail, the forged
-Authentication-Results replaced, one verification for two recipients, nothing left running.
+Authentication-Results replaced, one verification for two recipients, a user's message
+signed by the submission plugin and passing at delivery, nothing left running.
 """
 import os
 import re
@@ -31,7 +32,17 @@ def main():
     tap.ok("arrived with: Authentication-Results: mx.test.example; dkim=pass" in forged
            and "dkim=none" in stored and "dkim=pass" not in stored,
            "forged Authentication-Results: replaced by dkim=none", forged)
-    tap.ok("6 deliveries, 5 verifications" in output,
+    submitted = sections.get("submission: alice sends a message (port 587, authenticated as "
+                             "alice)", "")
+    delivered = sections.get("the submitted message, delivered to bob", "")
+    tap.ok("refused recipients: none" in submitted and re.search(
+        r"added by the submission plugin:\n\s+DKIM-Signature: v=1; a=rsa-sha256;.*d=secure\."
+        r"example;.*\bs=2026;.*\bb=", submitted, re.S),
+           "submission: the relay host gets alice's message signed by the plugin", submitted)
+    tap.ok("landed in bob's INBOX" in delivered and "dkim=pass" in delivered
+           and "header.d=secure.example" in delivered,
+           "submission: that signature passes when the message is delivered", delivered)
+    tap.ok("7 deliveries, 6 verifications" in output,
            "two recipients of one message: one verification", output[-400:])
     directories = re.findall(r"(?:NSD on \S+, in|Dovecot [0-9.]+ in) (\S+)", output)
     leftovers = [pid for pid in os.listdir("/proc") if pid.isdigit()

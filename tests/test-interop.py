@@ -76,6 +76,10 @@ def main():
             os.chmod(key_files[alg], 0o600)
 
         for oracle in oracles.ALL:
+            reason = oracle.unavailable()
+            if reason:
+                tap.skip(f"interoperability with {oracle.name}", reason)
+                continue
             for alg, key in keys.items():
                 for canon in CANONICALIZATIONS:
                     label = f"{oracle.name} {alg} {canon}"
@@ -125,7 +129,7 @@ def main():
         tap.eq(verify(dual, "--dns-table", table).results(), ["pass", "pass"],
                "dual signature verifies here")
         for oracle in oracles.ALL:
-            if oracle.supports_ed25519:
+            if oracle.supports_ed25519 and not oracle.unavailable():
                 results = [r.result for r in oracle.verify(dual, table)]
                 tap.eq(results, ["pass", "pass"],
                        f"dual signature verifies with {oracle.name}")

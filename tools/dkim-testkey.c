@@ -208,7 +208,10 @@ main(int argc, char *argv[])
 	if (answer->dnssec == DKIM_DNSSEC_BOGUS) {
 		problem("DNSSEC validation of %s failed (bogus)", qname);
 	} else if (answer->status == DKIM_DNS_NOT_FOUND) {
-		problem("no TXT record at %s", qname);
+		problem("no TXT record at %s%s%s%s", qname,
+			answer->detail != NULL ? " (" : "",
+			answer->detail != NULL ? answer->detail : "",
+			answer->detail != NULL ? ")" : "");
 	} else if (answer->status != DKIM_DNS_FOUND) {
 		problem("DNS lookup of %s failed: %s", qname,
 			answer->detail != NULL ? answer->detail : "error");

@@ -5,10 +5,11 @@ import re
 import procutil
 from dataclasses import dataclass, field
 
+import shared
+
 BUILDDIR = os.environ.get("DKIM_TOP_BUILDDIR", os.getcwd())
 SRCDIR = os.environ.get("DKIM_TOP_SRCDIR", os.getcwd())
-SHARED = os.environ.get("DKIM_SHARED_DIR", os.path.join(SRCDIR, "..", "shared"))
-CORPUS = os.path.join(SHARED, "corpus")
+CORPUS = shared.path("corpus")
 
 
 def tool(name):

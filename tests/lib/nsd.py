@@ -14,8 +14,9 @@ Zones served (every caller name goes to the zone with the longest matching suffi
   names meant to be insecure.
 
 `trust_anchor_file` holds DS records for the two signed zones, in zone-file format as
-``ub_ctx_add_ta_file()`` and ``unbound-host -f`` accept. Avoid ``.test``: unbound serves
-``test.`` as a built-in empty local zone (RFC 6761), so names there never reach the server.
+``ub_ctx_add_ta_file()`` and ``unbound-host -f`` accept. Names under ``test.`` (RFC 6761)
+reach the server from dkimcore, which asks a named resolver for them, but not from
+``unbound-host``, whose built-in local zone answers them itself.
 NSD answers queries with RD=1 (what a forwarding libunbound sends) authoritatively.
 
 Usage::

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 import dnstable
 import procutil
+import shared
 
 ALGORITHMS = ("rsa-sha256", "ed25519-sha256")
 
@@ -56,12 +57,6 @@ class SignatureResult:
 def to_crlf(message):
     """Returns `message` with every line ending CRLF (DKIM is defined on CRLF text)."""
     return re.sub(rb"\r?\n", b"\r\n", message)
-
-
-def shared_dir():
-    """The project's shared/ directory ($DKIM_SHARED_DIR, else ../shared beside the source)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get("DKIM_SHARED_DIR") or os.path.join(here, "..", "..", "..", "shared")
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -143,6 +138,10 @@ class Oracle:
     name = "oracle"
     supports_ed25519 = True
     supports_verify_clock = True
+
+    def unavailable(self):
+        """None when this oracle can run here, else why not (one line, for a skip)."""
+        return None
 
     def sign(self, message, domain, selector, key, algorithm="rsa-sha256",
              canonicalization="relaxed/relaxed", headers=None, timestamp=None):
@@ -451,9 +450,13 @@ class MailDkim(Oracle):
     name = "Mail::DKIM"
     supports_ed25519 = False
 
+    def unavailable(self):
+        """The Perl modules it runs with (FakeDKIMDNS) are in shared/oracles."""
+        return shared.absent()
+
     def _run(self, args, message, env):
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "maildkim.pl")
-        env = dict(os.environ, PERL5LIB=os.path.join(shared_dir(), "oracles"), **env)
+        env = dict(os.environ, PERL5LIB=shared.path("oracles"), **env)
         try:
             done = procutil.run(["perl", script, *args], "Mail::DKIM", input_bytes=message,
                                 env=env)
