@@ -1,6 +1,7 @@
 /* KeyTable and SigningTable: the formats and lookup semantics of OpenDKIM
  * (opendkim.conf(5)), with tables as the OpenDKIM guides write them. */
 #include "dkim-keytable.h"
+#include "dkim-sign-from.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -295,6 +296,35 @@ test_file_lookup_order(void)
 	dkim_keytable_free(&kt);
 }
 
+/* The rule the submission plugin and dkim-milter share. */
+static void
+test_sign_from(void)
+{
+	const char *const patterns[] = { "*@example.net", "*.example.org",
+					 NULL };
+
+	tap_ok(dkim_sign_from_permitted("alice@example.com",
+					"anyone@EXAMPLE.com", NULL),
+	       "sign-from: the login's own domain, any local part");
+	tap_ok(!dkim_sign_from_permitted("alice@example.com",
+					 "alice@sub.example.com", NULL),
+	       "sign-from: not its subdomains");
+	tap_ok(!dkim_sign_from_permitted("alice", "alice@example.com", NULL),
+	       "sign-from: a login without a domain owns none");
+	tap_ok(!dkim_sign_from_permitted(NULL, "x@example.com", NULL),
+	       "sign-from: no login, no patterns: nothing");
+	tap_ok(dkim_sign_from_permitted("alice", "x@example.net", patterns) &&
+	       dkim_sign_from_permitted("alice", "x@shop.example.org",
+					patterns),
+	       "sign-from: address and domain patterns");
+	tap_ok(!dkim_sign_from_permitted("alice", "x@example.org", patterns),
+	       "sign-from: a domain pattern is matched as a whole");
+	tap_ok(!dkim_sign_from_permitted("alice@example.com", "example.com",
+					 NULL) &&
+	       !dkim_sign_from_permitted("alice@", "x@", NULL),
+	       "sign-from: an address without a domain never matches");
+}
+
 int
 main(void)
 {
@@ -303,5 +333,6 @@ main(void)
 	test_wildcards();
 	test_refile();
 	test_file_lookup_order();
+	test_sign_from();
 	return tap_done();
 }
