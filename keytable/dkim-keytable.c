@@ -259,6 +259,18 @@ dkim_keytable_lookup(const struct dkim_keytable *table, const char *name)
 	return NULL;
 }
 
+size_t
+dkim_keytable_count(const struct dkim_keytable *table)
+{
+	return table->count;
+}
+
+const struct dkim_keytable_entry *
+dkim_keytable_entry(const struct dkim_keytable *table, size_t index)
+{
+	return index < table->count ? &table->entries[index] : NULL;
+}
+
 void
 dkim_keytable_free(struct dkim_keytable **_table)
 {
@@ -336,6 +348,18 @@ dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
 					  error);
 	free(text);
 	return ret;
+}
+
+size_t
+dkim_signingtable_count(const struct dkim_signingtable *table)
+{
+	return table->count;
+}
+
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index)
+{
+	return index < table->count ? &table->entries[index] : NULL;
 }
 
 void

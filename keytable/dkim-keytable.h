@@ -91,6 +91,10 @@ int dkim_keytable_load(const char *path, struct dkim_keytable **table_r,
 /* The first entry with this name, or NULL. */
 const struct dkim_keytable_entry *
 dkim_keytable_lookup(const struct dkim_keytable *table, const char *name);
+/* The entries in file order (to check every key at start-up). */
+size_t dkim_keytable_count(const struct dkim_keytable *table);
+const struct dkim_keytable_entry *
+dkim_keytable_entry(const struct dkim_keytable *table, size_t index);
 void dkim_keytable_free(struct dkim_keytable **table);
 
 /* ------------------------------------------------------------------ */
@@ -128,6 +132,10 @@ size_t dkim_signingtable_match(const struct dkim_signingtable *table,
 			       const char *address, bool all_matches,
 			       const struct dkim_signingtable_entry **matches,
 			       size_t max_matches);
+/* The entries in file order. */
+size_t dkim_signingtable_count(const struct dkim_signingtable *table);
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index);
 void dkim_signingtable_free(struct dkim_signingtable **table);
 
 /* True if `text` matches the wildcard `pattern` as a whole ('*' matches

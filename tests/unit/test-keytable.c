@@ -131,6 +131,10 @@ test_keytable(void)
 	tap_ok(entry != NULL &&
 	       strcmp(entry->key, "/etc/opendkim/keys/%/hosted.private") == 0,
 	       "trailing comment is cut off");
+	tap_ok(dkim_keytable_count(table) == 4 &&
+	       strcmp(dkim_keytable_entry(table, 3)->name, "hosted") == 0 &&
+	       dkim_keytable_entry(table, 4) == NULL,
+	       "entries in file order");
 	tap_ok(dkim_keytable_lookup(table, "DEFAULT._domainkey.Example.COM") !=
 	       NULL, "names compare case-insensitively");
 	tap_ok(dkim_keytable_lookup(table, "nothere") == NULL,
@@ -265,6 +269,10 @@ test_file_lookup_order(void)
 		"joe@mail.example.com    k2\n", DKIM_TABLE_FILE);
 	const struct dkim_signingtable_entry *matches[8];
 
+	tap_ok(dkim_signingtable_count(st) == 6 &&
+	       strcmp(dkim_signingtable_entry(st, 1)->keyname, "k6") == 0 &&
+	       dkim_signingtable_entry(st, 6) == NULL,
+	       "file: entries in file order");
 	size_t count = dkim_signingtable_match(st, "joe@mail.example.com",
 					       true, matches, 8);
 	tap_is_int(count, 6, "file: every form matches");
