@@ -11,6 +11,7 @@ PACKAGES="
 	nsd unbound-host ldnsutils dns-root-data
 	python3 python3-dkim python3-nacl python3-cryptography python3-yaml
 	opendkim opendkim-tools libopendkim-dev libmail-dkim-perl libnet-dns-perl
+	libmilter-dev postfix
 	swaks util-linux procps groff-base valgrind
 "
 
