@@ -59,6 +59,8 @@ def log_since(milter, start):
 
 
 def main():
+    if not ms.postfix_available():
+        return
     with ms.KeyDirectory() as keys:
         keys.genkey("example.com", "rsa2026")
         keys.genkey("example.com", "ed2026", key_type="ed25519")

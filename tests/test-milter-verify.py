@@ -72,6 +72,8 @@ def arc_cv(data, dns):
 
 
 def main():
+    if not ms.postfix_available():
+        return
     with ms.KeyDirectory() as keys:
         keys.genkey("example.com", "rsa2026")
         keys.genkey("forward.example", "fwd")

@@ -25,8 +25,11 @@ ERROR_PATTERN = re.compile(r"^dkim-milter: error: ")
 # AddressSanitizer keeps freed memory in quarantine (256 MB by default), which would look like
 # growth in the memory tests; a small quarantine still catches use after free. Harmless without
 # ASan.
-SANITIZER_ENV = {"ASAN_OPTIONS": "quarantine_size_mb=8:detect_leaks=1",
-                 "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+SANITIZER_ENV = {"ASAN_OPTIONS": ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                                       "quarantine_size_mb=8",
+                                                       "detect_leaks=1"])),
+                 "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS",
+                                                 "print_stacktrace=1:halt_on_error=1")}
 
 
 def check(config_path, timeout=60):
@@ -152,5 +155,13 @@ class DkimMilter:
                     return int(line.split()[1])
         raise procutil.HarnessError(f"no {field} in /proc/{self.process.pid}/status")
 
-    def threads(self):
-        return len(os.listdir(f"/proc/{self.process.pid}/task"))
+    def sockets(self):
+        """How many sockets it has open (the listener and one per MTA connection)."""
+        directory = f"/proc/{self.process.pid}/fd"
+        count = 0
+        for name in os.listdir(directory):
+            try:
+                count += os.readlink(os.path.join(directory, name)).startswith("socket:")
+            except OSError:
+                pass
+        return count

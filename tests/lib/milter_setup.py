@@ -37,6 +37,15 @@ class KeyDirectory(submission_signing.KeyDirectory):
         super().__init__(pwd.getpwnam(RUN_USER))
 
 
+def postfix_available():
+    """True when a private Postfix can run here (root); otherwise records why the test is
+    skipped."""
+    if os.geteuid() == 0:
+        return True
+    tap.skip("dkim-milter through Postfix", "a private Postfix needs root")
+    return False
+
+
 def user_id_line():
     """The UserID line that makes the milter drop root (nothing when not root)."""
     return f"UserID {RUN_USER}\n" if os.geteuid() == 0 else ""
