@@ -63,19 +63,16 @@ milter_dataset_spec(const char *spec, enum milter_dataset_kind *kind_r,
 		}
 		return 0;
 	}
-	if (spec[0] == '/') {
-		*path_r = spec;
-	} else {
-		size_t len = strlen(spec);
-		if (len > 3 && strcmp(spec + len - 3, ".db") == 0) {
-			/* opendkim(8): a name ending in ".db" is a Berkeley
-			 * DB, not a list with one element. */
-			dkim_error_set(error, "'%s' names a Berkeley DB data "
-				       "set, which is not supported; put the "
-				       "data in a file", spec);
-			return -1;
-		}
+	size_t len = strlen(spec);
+	if (len > 3 && strcmp(spec + len - 3, ".db") == 0) {
+		/* opendkim(8): a name ending in ".db" is a Berkeley DB, not
+		 * a flat file or a list with one element. */
+		dkim_error_set(error, "'%s' names a Berkeley DB data set, which "
+			       "is not supported; put the data in a file", spec);
+		return -1;
 	}
+	if (spec[0] == '/')
+		*path_r = spec;
 	return 0;
 }
 
