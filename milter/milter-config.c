@@ -99,6 +99,11 @@ milter_problems_add(struct milter_problems *problems, bool error,
 	va_start(args, fmt);
 	vsnprintf(text, sizeof(text), fmt, args);
 	va_end(args);
+	/* One printable line each, whatever bytes the file had. */
+	for (char *p = text; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	}
 	problems->lines = dkim_realloc(problems->lines,
 		(problems->count + 1) * sizeof(*problems->lines));
 	problems->lines[problems->count++] =
@@ -776,16 +781,10 @@ parse_line(struct parse *parse, char *line)
 		value++;
 	const struct keyword *kw = keyword_find(line, name_len);
 	if (kw == NULL) {
-		line[name_len] = '\0';
-		char shown[80];
-		snprintf(shown, sizeof(shown), "%s", line);
-		for (char *p = shown; *p != '\0'; p++) {
-			if (*p < 0x20 || *p > 0x7e)
-				*p = '?';
-		}
-		milter_problems_add(parse->problems, true, "%s line %u: %s: "
+		milter_problems_add(parse->problems, true, "%s line %u: %.*s: "
 				    "unknown keyword", parse->source,
-				    parse->line, shown);
+				    parse->line, (int)(name_len < 80 ? name_len : 80),
+				    line);
 		return;
 	}
 	if (*value == '\0') {
