@@ -12,6 +12,8 @@ target documents at its top:
   authres    (ARC-)Authentication-Results field values
   sign       each message after an option byte (simple and relaxed, with l=)
   arc        each message after an option byte (relaxed, chunks of 8 bytes)
+  milter-config  the opendkim.conf files and tables of tests/opendkim-conf,
+             and From field values
 The seeds are derived at run time and never kept in the repository."""
 import hashlib
 import os
@@ -20,7 +22,10 @@ import sys
 
 import yaml
 
-TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign", "arc")
+TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "sign", "arc",
+           "milter-config")
+OPENDKIM_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                             "opendkim-conf")
 MESSAGE_SUFFIXES = (".eml", ".msg", ".message", ".mbox", ".baddomain")
 # The default clock of fuzz-verify, for messages without t=.
 DEFAULT_NOW = 1700000000
@@ -105,6 +110,7 @@ class Seeds:
                 self.add("signature", value)
             elif name == b"from":
                 self.add("from", value)
+                self.add("milter-config", value)
             elif name in (b"authentication-results",
                           b"arc-authentication-results"):
                 self.add("authres", value)
@@ -168,6 +174,13 @@ def add_arc_suite(seeds, corpus):
                 seeds.add_message(message.replace("\n", "\r\n").encode(), records)
 
 
+def add_opendkim_confs(seeds):
+    """dkim-milter's readers take configuration files and data set files."""
+    for root, _dirs, files in os.walk(OPENDKIM_CONF):
+        for name in sorted(files):
+            seeds.add("milter-config", read(os.path.join(root, name)))
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -178,6 +191,7 @@ def main():
         seeds.add_table(table)
     add_files(seeds, corpus, tables)
     add_arc_suite(seeds, corpus)
+    add_opendkim_confs(seeds)
     print(" ".join(f"{target}={n}" for target, n in seeds.count.items()))
 
 
