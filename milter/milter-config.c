@@ -1162,25 +1162,6 @@ socket_ok(const char *spec)
 	return true;
 }
 
-static bool
-nameserver_ok(const char *server)
-{
-	char addr[INET6_ADDRSTRLEN];
-	unsigned char buf[sizeof(struct in6_addr)];
-	size_t len = strcspn(server, "@");
-	unsigned long port;
-
-	if (len == 0 || len >= sizeof(addr))
-		return false;
-	memcpy(addr, server, len);
-	addr[len] = '\0';
-	if (inet_pton(AF_INET, addr, buf) != 1 &&
-	    inet_pton(AF_INET6, addr, buf) != 1)
-		return false;
-	return server[len] == '\0' ||
-		(parse_uint(server + len + 1, 10, 65535, &port) && port > 0);
-}
-
 static void
 check_userid(struct milter_config *config, struct milter_problems *problems)
 {
@@ -1289,10 +1270,6 @@ milter_config_load(struct milter_config *config,
 		milter_config_problem(config, problems, true, "Socket",
 			"'%s': expected inet:PORT@HOST, inet6:PORT@HOST or "
 			"local:/PATH", config->socket);
-	if (config->nameserver != NULL && !nameserver_ok(config->nameserver))
-		milter_config_problem(config, problems, true, "Nameservers",
-			"'%s': expected an IP address, optionally with "
-			"@PORT", config->nameserver);
 	if (config->trust_anchor_file != NULL &&
 	    access(config->trust_anchor_file, R_OK) < 0)
 		milter_config_problem(config, problems, true,

@@ -14,9 +14,7 @@
 """
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 
 import dkimmilter
 import dkimtools

@@ -12,7 +12,6 @@ SMTP sink), keys served by NSD.
   exit status under ASan) and the next message is signed.
 """
 import os
-import smtplib
 import socket
 import threading
 import time
@@ -23,7 +22,6 @@ import milter_setup as ms
 import nsd
 import oracles
 import postfix
-import procutil
 import smtpsink
 import tap
 
@@ -34,21 +32,6 @@ CONCURRENT = 200
 # Peak resident memory a 20 MB message may add: the body is streamed, so this only has to hold
 # libmilter's chunks and what the allocator (and ASan's small quarantine) keeps.
 MEMORY_GROWTH_LIMIT_KB = 16 * 1024
-
-
-def relayed(sink, what, count=1, timeout=60):
-    messages = sink.wait_for(count, timeout=timeout)
-    tap.eq(len(messages), count, f"{what}: relayed")
-    sink.clear()
-    return messages[0].data if count == 1 else [m.data for m in messages]
-
-
-def refusal(call):
-    try:
-        call()
-    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
-        return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
-    return None
 
 
 def main():
@@ -90,7 +73,7 @@ def unreadable_key(milter, pf, sink, dns, key, config):
         if not unreadable:
             tap.skip("an unreadable key", "the milter runs as root, which reads any file")
             return
-        answer = refusal(lambda: pf.send(ALICE, ["x@remote.example"],
+        answer = ms.refusal(lambda: pf.send(ALICE, ["x@remote.example"],
                                          ms.message(ALICE, "unreadable key")))
         tap.ok(answer is not None and answer[0] == 451 and "4.3.0" in answer[1],
                "a key the milter cannot read: 451 4.3.0, the client tries again", answer)
@@ -103,7 +86,7 @@ def unreadable_key(milter, pf, sink, dns, key, config):
         milter.restart(config + "On-SignatureError accept\n")
         os.chmod(key, 0)
         pf.send(ALICE, ["x@remote.example"], ms.message(ALICE, "unsigned on error"))
-        tap.eq(ms.signed_pairs(relayed(sink, "On-SignatureError accept")), [],
+        tap.eq(ms.signed_pairs(ms.relayed(sink, "On-SignatureError accept")), [],
                "On-SignatureError accept: passed on unsigned")
         os.chmod(key, 0o600)
         status = milter.stop()
@@ -114,7 +97,7 @@ def unreadable_key(milter, pf, sink, dns, key, config):
         os.chmod(key, 0o600)
     milter.restart(config)
     pf.send(ALICE, ["x@remote.example"], ms.message(ALICE, "readable again"))
-    ms.check_signatures(relayed(sink, "readable again"), dns, [("example.com", "rsa2026")],
+    ms.check_signatures(ms.relayed(sink, "readable again"), dns, [("example.com", "rsa2026")],
                         "the key readable again: signed")
 
 
@@ -122,10 +105,10 @@ def large_message(milter, pf, sink, dns, keys):
     line = b"A line of a large message, long enough to be realistic but not too long.\r\n"
     big = ms.message(ALICE, "20 MB", body=line * (20 * 1024 * 1024 // len(line)))
     pf.send(ALICE, ["x@remote.example"], ms.message(ALICE, "warm-up"))
-    relayed(sink, "warm-up")
+    ms.relayed(sink, "warm-up")
     before = milter.memory_kb()
     pf.send(ALICE, ["x@remote.example"], big, bdat=False)
-    data = relayed(sink, "20 MB, signed", timeout=180)
+    data = ms.relayed(sink, "20 MB, signed", timeout=180)
     grown = milter.memory_kb() - before
     tap.ok(len(data) > 20_000_000 and data.endswith(big.split(b"\r\n\r\n", 1)[1]),
            "20 MB: relayed whole")
@@ -145,7 +128,7 @@ def large_message(milter, pf, sink, dns, keys):
     dns.restart(keys.records)
     pf.send("news@outside.example", ["x@remote.example"], outside,
             client=postfix.EXTERNAL_CLIENT)
-    data = relayed(sink, "20 MB, verified", timeout=180)
+    data = ms.relayed(sink, "20 MB, verified", timeout=180)
     grown = milter.memory_kb() - before
     authres = ms.header_values(data, "Authentication-Results")
     tap.ok(authres and "dkim=pass" in authres[0], "20 MB from outside: verified, dkim=pass",
@@ -190,7 +173,7 @@ def concurrent(milter, pf, sink, dns):
            f"({took:.1f} s)", failures[:5])
     tap.ok(peak["sockets"] > CONCURRENT,
            f"the milter had a connection for each session ({peak['sockets']} sockets open)")
-    messages = relayed(sink, f"{CONCURRENT} sessions", count=CONCURRENT, timeout=300)
+    messages = ms.relayed(sink, f"{CONCURRENT} sessions", count=CONCURRENT, timeout=300)
     records = ms.served_records(dns, ["rsa2026._domainkey.example.com"])
     results = [[r.result for r in oracles.DKIMPY.verify(data, records)] for data in messages]
     tap.ok(all(result == ["pass"] for result in results),
@@ -217,19 +200,19 @@ def aborted(milter, pf, sink, dns):
         smtp.rcpt("x@remote.example")
         smtp.rset()
         smtp.sendmail(ALICE, ["x@remote.example"], ms.message(ALICE, "after RSET"))
-    data = relayed(sink, "after an aborted message and a RSET")
+    data = ms.relayed(sink, "after an aborted message and a RSET")
     tap.eq(ms.signed_pairs(data), [("example.com", "rsa2026")], "the next message is signed")
 
 
 def milter_stopped(milter, pf, sink):
-    answer = refusal(lambda: pf.send(ALICE, ["x@remote.example"],
+    answer = ms.refusal(lambda: pf.send(ALICE, ["x@remote.example"],
                                      ms.message(ALICE, "milter down")))
     tap.ok(answer is not None and answer[0] == 451,
            "milter stopped, milter_default_action = tempfail: 451, the mail stays with the "
            "client", answer)
     pf.restart(milter_default_action="accept")
     pf.send(ALICE, ["x@remote.example"], ms.message(ALICE, "milter down, accept"))
-    tap.eq(ms.signed_pairs(relayed(sink, "milter_default_action = accept")), [],
+    tap.eq(ms.signed_pairs(ms.relayed(sink, "milter_default_action = accept")), [],
            "milter_default_action = accept: relayed unsigned")
 
 

@@ -10,14 +10,12 @@ count); RemoveOldSignatures replaces old signatures. Every signature is checked 
 dkimpy, OpenDKIM and Mail::DKIM; every run checks the milter's exit status and log and Postfix's
 log.
 """
-import smtplib
 
 import dkimmilter
 import dkimtools
 import milter_setup as ms
 import nsd
 import postfix
-import procutil
 import smtpsink
 import tap
 
@@ -36,22 +34,6 @@ SIGN_FROM = "carol@other.example  *@example.net\n"
 ALICE, CAROL, BOB = "alice@example.com", "carol@other.example", "bob@example.org"
 DUAL = [("example.com", "rsa2026"), ("example.com", "ed2026")]
 OUTSIDE = postfix.EXTERNAL_CLIENT
-
-
-def relayed(sink, what):
-    messages = sink.wait_for(1, timeout=60)
-    tap.eq(len(messages), 1, f"{what}: relayed once")
-    sink.clear()
-    return messages[0].data
-
-
-def refusal(call):
-    """None when the message was accepted, else (code, text) of the refusal."""
-    try:
-        call()
-    except smtplib.SMTPDataError as exc:
-        return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
-    return None
 
 
 def log_since(milter, start):
@@ -89,14 +71,13 @@ def main():
             tap.ok(not dc.error_lines(), "Dovecot logged no errors", "\n".join(dc.error_lines()))
 
 
-
 def run_checks(milter, pf, sink, dns, keys, config):
     # -- a logged-in user, their own domain ---------------------------------------------------
     start = len(milter.log_text())
     original = ms.message(ALICE, "dual")
     pf.send(ALICE, ["someone@remote.example"], original, client=OUTSIDE,
             login=(ALICE, ms.PASSWORD))
-    data = relayed(sink, "login, own domain")
+    data = ms.relayed(sink, "login, own domain")
     ms.check_signatures(data, dns, DUAL, "login, own domain: RSA + Ed25519")
     head = data.split(b"\r\n\r\n", 1)[0]
     tap.ok(head.startswith(b"DKIM-Signature: ") and
@@ -118,14 +99,14 @@ def run_checks(milter, pf, sink, dns, keys, config):
     # -- SignFromTable, and a foreign From ------------------------------------------------------
     pf.send(CAROL, ["someone@remote.example"], ms.message("sales@example.net", "allowed"),
             client=OUTSIDE, login=(CAROL, ms.PASSWORD))
-    ms.check_signatures(relayed(sink, "SignFromTable"), dns, [("example.net", "mail")],
+    ms.check_signatures(ms.relayed(sink, "SignFromTable"), dns, [("example.net", "mail")],
                         "a From SignFromTable allows (*@example.net)")
 
     start = len(milter.log_text())
     foreign = ms.message("sales@example.net", "foreign")
     pf.send(ALICE, ["someone@remote.example"], foreign, client=OUTSIDE,
             login=(ALICE, ms.PASSWORD))
-    data = relayed(sink, "foreign From")
+    data = ms.relayed(sink, "foreign From")
     tap.ok(not ms.signed_pairs(data) and data.endswith(foreign.split(b"\r\n\r\n", 1)[1]),
            "a logged-in user's foreign From: passed on unsigned (On-UnauthorizedFrom accept)")
     tap.ok(f"not signed (login={ALICE}): user may not sign for From address "
@@ -133,7 +114,7 @@ def run_checks(milter, pf, sink, dns, keys, config):
 
     pf.send(BOB, ["someone@remote.example"], ms.message(BOB, "no key"), client=OUTSIDE,
             login=(BOB, ms.PASSWORD))
-    tap.ok(not ms.signed_pairs(relayed(sink, "no key")),
+    tap.ok(not ms.signed_pairs(ms.relayed(sink, "no key")),
            "own domain without a SigningTable entry: unsigned")
 
     for what, data in (("no From", ms.message(None, "no From")),
@@ -142,25 +123,25 @@ def run_checks(milter, pf, sink, dns, keys, config):
                        ("a group as From", b"From: undisclosed:;\r\nSubject: g\r\n\r\nx\r\n")):
         pf.send(ALICE, ["someone@remote.example"], data, client=OUTSIDE,
                 login=(ALICE, ms.PASSWORD))
-        tap.ok(not ms.signed_pairs(relayed(sink, what)),
+        tap.ok(not ms.signed_pairs(ms.relayed(sink, what)),
                f"{what}: not one valid mailbox, not signed")
 
     # -- InternalHosts: SMTP from 127.0.0.1, and local sendmail through pickup -----------------
     pf.send(ALICE, ["someone@remote.example"], ms.message(ALICE, "internal"))
-    ms.check_signatures(relayed(sink, "internal"), dns, DUAL, "SMTP from 127.0.0.1, no login")
+    ms.check_signatures(ms.relayed(sink, "internal"), dns, DUAL, "SMTP from 127.0.0.1, no login")
     done = pf.sendmail(ALICE, ["someone@remote.example"], ms.message(ALICE, "sendmail"))
     tap.eq(done.returncode, 0, "sendmail exits 0")
-    ms.check_signatures(relayed(sink, "sendmail"), dns, DUAL,
+    ms.check_signatures(ms.relayed(sink, "sendmail"), dns, DUAL,
                         "local sendmail (Postfix's pickup, non_smtpd_milters)")
     pf.sendmail("cron@mx.test.example", ["someone@remote.example"],
                 ms.message("cron@mx.test.example", "cron"))
-    tap.ok(not ms.signed_pairs(relayed(sink, "cron")),
+    tap.ok(not ms.signed_pairs(ms.relayed(sink, "cron")),
            "local mail from a domain the SigningTable lacks: unsigned")
 
     # -- an outsider with our domain in From -----------------------------------------------------
     start = len(milter.log_text())
     pf.send(ALICE, ["someone@remote.example"], ms.message(ALICE, "outsider"), client=OUTSIDE)
-    data = relayed(sink, "outsider")
+    data = ms.relayed(sink, "outsider")
     tap.ok(not ms.signed_pairs(data) and
            ms.header_values(data, "Authentication-Results") == [f"{ms.AUTHSERV_ID}; dkim=none"],
            "an outsider's mail with our domain in From: verified (dkim=none), never signed")
@@ -173,7 +154,7 @@ def run_checks(milter, pf, sink, dns, keys, config):
     tap.eq(rc, 0, "dkim-sign signs the message as the submission plugin would")
     pf.send(ALICE, ["someone@remote.example"], presigned, client=OUTSIDE,
             login=(ALICE, ms.PASSWORD))
-    data = relayed(sink, "already signed")
+    data = ms.relayed(sink, "already signed")
     ms.check_signatures(data, dns, [("example.com", "rsa2026")],
                         "our own valid signature for d=example.com: not signed twice")
     tap.ok("(already signed, kept)" in log_since(milter, start), "logged as already signed",
@@ -184,7 +165,7 @@ def run_checks(milter, pf, sink, dns, keys, config):
                                      "rsa2026", "-k", other_key)
     pf.send(ALICE, ["someone@remote.example"], forged, client=OUTSIDE,
             login=(ALICE, ms.PASSWORD))
-    data = relayed(sink, "forged signature")
+    data = ms.relayed(sink, "forged signature")
     tap.eq(ms.signed_pairs(data), DUAL + [("example.com", "rsa2026")],
            "a signature with our d= and s= but another key does not count: signed anew")
 
@@ -192,14 +173,14 @@ def run_checks(milter, pf, sink, dns, keys, config):
     milter.restart(config + "On-UnauthorizedFrom reject\nRemoveOldSignatures yes\n"
                    "Canonicalization relaxed/simple\nSignHeaders From,Subject\n"
                    "OversignHeaders Subject\nSignatureTTL 86400\n")
-    answer = refusal(lambda: pf.send(ALICE, ["someone@remote.example"], foreign,
+    answer = ms.refusal(lambda: pf.send(ALICE, ["someone@remote.example"], foreign,
                                      client=OUTSIDE, login=(ALICE, ms.PASSWORD)))
     tap.ok(answer is not None and answer[0] == 550 and "5.7.1" in answer[1],
            "On-UnauthorizedFrom reject: 550 5.7.1", answer)
     tap.eq(sink.messages, [], "and nothing was relayed")
     pf.send(ALICE, ["someone@remote.example"], presigned, client=OUTSIDE,
             login=(ALICE, ms.PASSWORD))
-    data = relayed(sink, "RemoveOldSignatures")
+    data = ms.relayed(sink, "RemoveOldSignatures")
     ms.check_signatures(data, dns, DUAL, "RemoveOldSignatures: the old signature replaced")
     tags = ms.signature_tags(data)[0]
     tap.eq((tags.get("c"), sorted(tags.get("h", "").lower().split(":")),

@@ -11,7 +11,6 @@ and DKIM-signed with the forwarding domain's key; the chain validates with dkim-
 dkimpy, a second hop's seal too; the same message with a forged From in our own domain is sealed
 but never signed; mail to other addresses is not signed.
 """
-import smtplib
 import time
 
 import dkimmilter
@@ -35,21 +34,6 @@ SIGNINGTABLE = """\
 FORWARDER = "list@forward.example"
 OUTSIDE = postfix.EXTERNAL_CLIENT
 SENDER = "news@outside.example"
-
-
-def relayed(sink, what):
-    messages = sink.wait_for(1, timeout=60)
-    tap.eq(len(messages), 1, f"{what}: relayed once")
-    sink.clear()
-    return messages[0].data
-
-
-def refusal(call):
-    try:
-        call()
-    except (smtplib.SMTPDataError, smtplib.SMTPRecipientsRefused) as exc:
-        return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
-    return None
 
 
 def outside_signed(keys, subject, selector="out", extra_headers=b""):
@@ -110,7 +94,7 @@ def verification(milter, pf, sink, dns, keys):
               b"Authentication-Results: MX.TEST.EXAMPLE (forged); dmarc=pass\r\n")
     data = outside_signed(keys, "forged A-R", extra_headers=forged)
     pf.send(SENDER, ["someone@remote.example"], data, client=OUTSIDE)
-    data = relayed(sink, "an outsider's signed mail")
+    data = ms.relayed(sink, "an outsider's signed mail")
     authres = ms.header_values(data, "Authentication-Results")
     tap.ok(len(authres) == 3 and authres[0].startswith(f"{ms.AUTHSERV_ID}; dkim=pass") and
            "header.d=outside.example" in authres[0] and
@@ -125,14 +109,14 @@ def verification(milter, pf, sink, dns, keys):
 
     pf.send(SENDER, ["someone@remote.example"], ms.message(SENDER, "unsigned"),
             client=OUTSIDE)
-    tap.eq(ms.header_values(relayed(sink, "unsigned"), "Authentication-Results"),
+    tap.eq(ms.header_values(ms.relayed(sink, "unsigned"), "Authentication-Results"),
            [f"{ms.AUTHSERV_ID}; dkim=none"], "unsigned mail: dkim=none")
 
 
 def forwarding(milter, pf, sink, dns, keys):
     start = len(milter.log_text())
     pf.send(SENDER, [FORWARDER], outside_signed(keys, "forwarded"), client=OUTSIDE)
-    data = relayed(sink, "forwarded")
+    data = ms.relayed(sink, "forwarded")
     ms.check_signatures(data, dns, [("forward.example", "fwd"), ("outside.example", "out")],
                         "forwarded: signed by the forwarding domain, the author's signature "
                         "intact")
@@ -153,7 +137,7 @@ def forwarding(milter, pf, sink, dns, keys):
                                   keys.path("outside.example", "hop.private"),
                                   "mx.outside.example")
     pf.send(SENDER, [FORWARDER], hop, client=OUTSIDE)
-    data = relayed(sink, "second hop")
+    data = ms.relayed(sink, "second hop")
     seals = ms.header_values(data, "ARC-Seal")
     tap.ok(len(seals) == 2 and "i=2" in seals[0] and "cv=pass" in seals[0],
            "a sealed message gets the next set, i=2 cv=pass", seals)
@@ -163,7 +147,7 @@ def forwarding(milter, pf, sink, dns, keys):
     start = len(milter.log_text())
     pf.send("ceo@example.com", [FORWARDER], ms.message("ceo@example.com", "forged From"),
             client=OUTSIDE)
-    data = relayed(sink, "forged From")
+    data = ms.relayed(sink, "forged From")
     tap.eq(ms.signed_pairs(data), [],
            "an outsider's message with From in our own domain: not DKIM-signed")
     tap.ok(len(ms.header_values(data, "ARC-Seal")) == 1 and
@@ -174,7 +158,7 @@ def forwarding(milter, pf, sink, dns, keys):
 
     pf.send("someone@forward.example", [FORWARDER],
             ms.message("someone@forward.example", "forwarder's own domain"), client=OUTSIDE)
-    tap.eq(ms.signed_pairs(relayed(sink, "forwarder's domain")), [],
+    tap.eq(ms.signed_pairs(ms.relayed(sink, "forwarder's domain")), [],
            "nor with From in the forwarding domain itself")
 
 
@@ -184,7 +168,7 @@ def actions(milter, pf, sink, dns, keys, config):
     no_key = outside_signed(keys, "no key", selector="gone")
 
     def try_send(data):
-        return refusal(lambda: pf.send(SENDER, ["someone@remote.example"], data,
+        return ms.refusal(lambda: pf.send(SENDER, ["someone@remote.example"], data,
                                        client=OUTSIDE))
 
     milter.restart(config + "On-BadSignature reject\nOn-NoSignature reject\n"
@@ -198,14 +182,14 @@ def actions(milter, pf, sink, dns, keys, config):
     tap.ok(answer is not None and answer[0] == 451, "On-KeyNotFound tempfail: 451", answer)
     tap.eq(sink.messages, [], "none of them relayed")
     tap.eq(try_send(outside_signed(keys, "good")), None, "a good signature passes")
-    relayed(sink, "good signature")
+    ms.relayed(sink, "good signature")
 
     milter.restart(config + "On-Default reject\nOn-NoSignature accept\n")
     answer = try_send(tampered)
     tap.ok(answer is not None and answer[0] == 550, "On-Default reject covers BadSignature",
            answer)
     tap.eq(try_send(unsigned), None, "On-NoSignature accept overrides On-Default")
-    relayed(sink, "On-NoSignature accept")
+    ms.relayed(sink, "On-NoSignature accept")
 
     milter.restart(config + "On-BadSignature quarantine\n")
     held_before = len(pf.queue_ids("hold"))
@@ -229,7 +213,7 @@ def actions(milter, pf, sink, dns, keys, config):
         milter.restart(config + "DNSTimeout 3\n")
         tap.eq(try_send(outside_signed(keys, "dns down again", selector="hop")), None,
                "DNS down, On-DNSError accept (the default): accepted")
-        authres = ms.header_values(relayed(sink, "DNS down"), "Authentication-Results")
+        authres = ms.header_values(ms.relayed(sink, "DNS down"), "Authentication-Results")
         tap.ok(authres and "dkim=temperror" in authres[0], "with dkim=temperror", authres)
     finally:
         dns.start()

@@ -14,6 +14,7 @@ import contextlib
 import os
 import pwd
 import re
+import smtplib
 
 import dovecot
 import oracles
@@ -78,6 +79,24 @@ def config(keys, dns, extra=""):
             f"AuthservID {AUTHSERV_ID}\n"
             f"{user_id_line()}"
             "Syslog no\nSyslogSuccess yes\nLogWhy yes\nLogResults yes\n" + extra)
+
+
+def relayed(sink, what, count=1, timeout=60):
+    """The message the sink got since the last clear() (a list when `count` > 1), after
+    checking that exactly that many came."""
+    messages = sink.wait_for(count, timeout=timeout)
+    tap.eq(len(messages), count, f"{what}: relayed")
+    sink.clear()
+    return messages[0].data if count == 1 else [m.data for m in messages]
+
+
+def refusal(call):
+    """None when `call` (a send) was accepted, else (code, text) of the refusal."""
+    try:
+        call()
+    except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+        return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
+    return None
 
 
 def header_values(data, name):
