@@ -56,10 +56,26 @@ def message(size):
     return head + line * max(1, (size - len(head)) // len(line))
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def cpu_seconds(pid, children=False):
+    """User + system CPU seconds of a process (all its threads), with `children` also those
+    of the children it has reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def postfix_cpu(pf):
+    """CPU seconds of the whole Postfix instance: the master with the daemons it reaped, and
+    the daemons alive now."""
+    master = pf._master.pid
+    return cpu_seconds(master, children=True) + sum(
+        cpu_seconds(pid) for pid in pf.processes() if pid != master)
 
 
 class Milters:
@@ -122,8 +138,10 @@ def queue_empty(pf):
 
 
 def run_case(pf, milters, setup, data_path, count, sessions):
-    """One timed run; returns (msg/s, msg per milter CPU second or None)."""
+    """One timed run; returns (msg/s, msg per milter CPU second or None, Postfix CPU ms per
+    message)."""
     before = milters.cpu(setup)
+    postfix_before = postfix_cpu(pf)
     began = time.monotonic()
     procutil.run(["smtp-source", "-s", str(sessions), "-m", str(count), "-f", SENDER,
                   "-t", "bob@remote.example", "-F", data_path, f"127.0.0.1:{pf.port}"],
@@ -132,7 +150,8 @@ def run_case(pf, milters, setup, data_path, count, sessions):
                         interval=0.02)
     elapsed = time.monotonic() - began
     cpu = milters.cpu(setup) - before
-    return count / elapsed, (count / cpu if cpu > 0 else None)
+    postfix_ms = (postfix_cpu(pf) - postfix_before) * 1000 / count
+    return count / elapsed, (count / cpu if cpu > 0 else None), postfix_ms
 
 
 def check_signing(pf, milters, key):
@@ -193,14 +212,15 @@ def main():
                     for sessions in SESSIONS:
                         for setup in order:
                             pf.restart(relay_port=sink_port, milter=milters.socket(setup))
-                            rate, per_cpu = run_case(pf, milters, setup, data_paths[name],
-                                                     count, sessions)
+                            rate, per_cpu, postfix_ms = run_case(
+                                pf, milters, setup, data_paths[name], count, sessions)
                             results.setdefault((name, sessions, setup), []).append(
-                                (rate, per_cpu))
+                                (rate, per_cpu, postfix_ms))
                             print(f"round {round_number + 1}: {name}, {sessions} sessions, "
                                   f"{setup}: {rate:.0f} msg/s"
                                   + (f", {per_cpu:.0f} msg per milter CPU s" if per_cpu
-                                     else ""), flush=True)
+                                     else "")
+                                  + f", Postfix {postfix_ms:.2f} ms CPU per msg", flush=True)
             report(results, args)
     finally:
         if milters is not None:
@@ -216,13 +236,15 @@ def report(results, args):
     print()
     print("| messages | sessions | no milter msg/s | OpenDKIM msg/s | dkim-milter msg/s "
           "| dkim-milter / no milter | OpenDKIM msg per CPU s | dkim-milter msg per CPU s "
-          "| dkim-milter / OpenDKIM per CPU s |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+          "| dkim-milter / OpenDKIM per CPU s | Postfix CPU ms/msg: none, OpenDKIM, "
+          "dkim-milter |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for name in SIZES:
         for sessions in SESSIONS:
             runs = {setup: results[(name, sessions, setup)] for setup in SETUPS}
-            rate = {s: statistics.median(r for r, _ in runs[s]) for s in SETUPS}
-            cpu = {s: statistics.median(c for _, c in runs[s]) for s in SETUPS[1:]}
+            rate = {s: statistics.median(run[0] for run in runs[s]) for s in SETUPS}
+            cpu = {s: statistics.median(run[1] for run in runs[s]) for s in SETUPS[1:]}
+            postfix_ms = {s: statistics.median(run[2] for run in runs[s]) for s in SETUPS}
             vs_none = statistics.median(
                 ours[0] / none[0] for ours, none in zip(runs["dkim-milter"],
                                                         runs["no milter"]))
@@ -231,7 +253,7 @@ def report(results, args):
                                                             runs["OpenDKIM"]))
             print(f"| {name} | {sessions} | {rate['no milter']:.0f} | {rate['OpenDKIM']:.0f} "
                   f"| {rate['dkim-milter']:.0f} | {vs_none:.2f} | {cpu['OpenDKIM']:.0f} "
-                  f"| {cpu['dkim-milter']:.0f} | {vs_opendkim:.2f} |")
-
+                  f"| {cpu['dkim-milter']:.0f} | {vs_opendkim:.2f} | "
+                  + ", ".join(f"{postfix_ms[s]:.2f}" for s in SETUPS) + " |")
 
 main()
