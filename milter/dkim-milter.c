@@ -14,7 +14,6 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,40 +114,28 @@ print_problems(struct milter_problems *problems)
 static int
 drop_privileges(const char *userid)
 {
-	char *user = dkim_strdup(userid);
-	char *group_name = strchr(user, ':');
-	struct passwd *pw;
-	struct group *gr = NULL;
-	int ret = -1;
+	struct milter_userid id;
+	struct dkim_error error;
 
-	if (group_name != NULL)
-		*group_name++ = '\0';
-	if ((pw = getpwnam(user)) == NULL ||
-	    (group_name != NULL && (gr = getgrnam(group_name)) == NULL)) {
-		fprintf(stderr, "dkim-milter: UserID %s: no such user or "
-			"group\n", userid);
-		goto out;
+	if (milter_userid_lookup(userid, &id, &error) < 0) {
+		fprintf(stderr, "dkim-milter: UserID %s: %s\n", userid,
+			error.text);
+		return -1;
 	}
-	gid_t gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
 	if (geteuid() != 0) {
-		if (geteuid() == pw->pw_uid)
-			ret = 0;
-		else
-			fprintf(stderr, "dkim-milter: UserID %s needs root\n",
-				userid);
-		goto out;
+		if (geteuid() == id.uid)
+			return 0;
+		fprintf(stderr, "dkim-milter: UserID %s needs root\n", userid);
+		return -1;
 	}
-	if ((gr != NULL ? setgroups(1, &gid) :
-	     initgroups(pw->pw_name, gid)) < 0 || setgid(gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
+	if ((id.group_given ? setgroups(1, &id.gid) :
+	     initgroups(id.user, id.gid)) < 0 || setgid(id.gid) < 0 ||
+	    setuid(id.uid) < 0) {
 		fprintf(stderr, "dkim-milter: cannot become %s: %s\n", userid,
 			strerror(errno));
-		goto out;
+		return -1;
 	}
-	ret = 0;
-out:
-	free(user);
-	return ret;
+	return 0;
 }
 
 /* A local: socket belongs to the user the milter runs as, so that the
@@ -159,35 +146,27 @@ chown_socket(const char *socket, const char *userid)
 	const char *path = strncmp(socket, "local:", 6) == 0 ? socket + 6 :
 		strncmp(socket, "unix:", 5) == 0 ? socket + 5 :
 		socket[0] == '/' ? socket : NULL;
-	char *user = dkim_strdup(userid);
-	char *group_name = strchr(user, ':');
-	struct passwd *pw;
-	struct group *gr;
+	struct milter_userid id;
+	struct dkim_error error;
 
-	if (group_name != NULL)
-		*group_name++ = '\0';
-	if (path != NULL && (pw = getpwnam(user)) != NULL) {
-		gid_t gid = group_name != NULL &&
-			(gr = getgrnam(group_name)) != NULL ? gr->gr_gid :
-			pw->pw_gid;
-		if (chown(path, pw->pw_uid, gid) < 0)
-			fprintf(stderr, "dkim-milter: cannot give %s to %s: "
-				"%s\n", path, userid, strerror(errno));
-	}
-	free(user);
+	if (path != NULL && milter_userid_lookup(userid, &id, &error) == 0 &&
+	    chown(path, id.uid, id.gid) < 0)
+		fprintf(stderr, "dkim-milter: cannot give %s to %s: %s\n",
+			path, userid, strerror(errno));
 }
 
 static int
 write_pidfile(const char *path)
 {
 	FILE *file = fopen(path, "w");
+	bool written = file != NULL &&
+		fprintf(file, "%ld\n", (long)getpid()) > 0;
 
-	if (file == NULL || fprintf(file, "%ld\n", (long)getpid()) < 0 ||
-	    fclose(file) != 0) {
+	if (file != NULL && fclose(file) != 0)
+		written = false;
+	if (!written) {
 		fprintf(stderr, "dkim-milter: cannot write %s: %s\n", path,
 			strerror(errno));
-		if (file != NULL)
-			fclose(file);
 		return -1;
 	}
 	return 0;
@@ -394,8 +373,12 @@ main(int argc, char **argv)
 	milter_keys_init(&config);
 	if (options.check_only) {
 		/* as the milter would run, so the files it reads are
-		 * checked with its rights */
+		 * checked with its rights (an unknown UserID is reported
+		 * with the other problems) */
+		struct milter_userid id;
+		struct dkim_error error;
 		if (config.userid != NULL && errors == 0 &&
+		    milter_userid_lookup(config.userid, &id, &error) == 0 &&
 		    drop_privileges(config.userid) < 0)
 			errors++;
 		errors += load(&config);

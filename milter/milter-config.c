@@ -1162,21 +1162,34 @@ socket_ok(const char *spec)
 	return true;
 }
 
-static void
-check_userid(struct milter_config *config, struct milter_problems *problems)
+int
+milter_userid_lookup(const char *userid, struct milter_userid *id_r,
+		     struct dkim_error *error)
 {
-	char *user = dkim_strdup(config->userid);
-	char *group = strchr(user, ':');
+	size_t user_len = strcspn(userid, ":");
+	const char *group_name = userid[user_len] == ':' ?
+		userid + user_len + 1 : NULL;
+	struct passwd *pw;
+	struct group *gr = NULL;
 
-	if (group != NULL)
-		*group++ = '\0';
-	if (getpwnam(user) == NULL)
-		milter_config_problem(config, problems, true, "UserID",
-				      "no user '%s'", user);
-	if (group != NULL && getgrnam(group) == NULL)
-		milter_config_problem(config, problems, true, "UserID",
-				      "no group '%s'", group);
-	free(user);
+	memset(id_r, 0, sizeof(*id_r));
+	if (user_len >= sizeof(id_r->user)) {
+		dkim_error_set(error, "the user name is too long");
+		return -1;
+	}
+	memcpy(id_r->user, userid, user_len);
+	if ((pw = getpwnam(id_r->user)) == NULL) {
+		dkim_error_set(error, "no user '%s'", id_r->user);
+		return -1;
+	}
+	if (group_name != NULL && (gr = getgrnam(group_name)) == NULL) {
+		dkim_error_set(error, "no group '%s'", group_name);
+		return -1;
+	}
+	id_r->uid = pw->pw_uid;
+	id_r->gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+	id_r->group_given = gr != NULL;
+	return 0;
 }
 
 /* The ways to name keys (opendkim.conf(5), Mode): Domain, KeyFile and
@@ -1275,8 +1288,12 @@ milter_config_load(struct milter_config *config,
 		milter_config_problem(config, problems, true,
 			"TrustAnchorFile", "cannot read %s: %s",
 			config->trust_anchor_file, strerror(errno));
-	if (config->userid != NULL)
-		check_userid(config, problems);
+	struct milter_userid id;
+	struct dkim_error error;
+	if (config->userid != NULL &&
+	    milter_userid_lookup(config->userid, &id, &error) < 0)
+		milter_config_problem(config, problems, true, "UserID", "%s",
+				      error.text);
 	if (!config->sign && !config->verify)
 		milter_config_problem(config, problems, true, "Mode",
 				      "neither s nor v: nothing to do");

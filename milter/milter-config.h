@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The path used without -x: $(sysconfdir)/dkim-milter.conf. */
 #ifndef DKIM_MILTER_DEFAULT_CONFIG
@@ -142,6 +143,18 @@ int milter_config_set(struct milter_config *config, const char *keyword,
  * then. */
 int milter_config_load(struct milter_config *config,
 		       struct milter_problems *problems);
+
+/* UserID, "user[:group]": the user, and the group to run with (the
+ * user's own unless one is given, with `group_given` then). */
+struct milter_userid {
+	char user[256];
+	uid_t uid;
+	gid_t gid;
+	bool group_given;
+};
+
+int milter_userid_lookup(const char *userid, struct milter_userid *id_r,
+			 struct dkim_error *error);
 
 /* Adds a problem about a keyword at the place it was set (or the config
  * file, if it was not set); for the checks done elsewhere (keys). */

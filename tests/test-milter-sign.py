@@ -56,18 +56,10 @@ def main():
             with dkimmilter.DkimMilter(config) as milter, postfix.Postfix(
                     relay_port=sink.port, milter=milter.postfix_socket,
                     sasl_path=auth_socket) as pf:
-                try:
+                with ms.logs_on_failure(milter, pf):
                     run_checks(milter, pf, sink, dns, keys, config)
-                except Exception:
-                    tap.diag("milter log:\n" + milter.log_text()[-20000:])
-                    tap.diag("Postfix log:\n" + pf.log_text()[-20000:])
-                    raise
-                tap.eq(milter.stop(), 0, "the milter exits 0 on SIGTERM (and leaks nothing "
-                       "under ASan)")
-                tap.ok(not milter.error_lines(), "the milter logged no errors",
-                       "\n".join(milter.error_lines()))
-                tap.ok(not pf.error_lines(), "Postfix logged no errors",
-                       "\n".join(pf.error_lines()))
+                ms.check_milter_stop(milter)
+                ms.check_postfix_log(pf)
             tap.ok(not dc.error_lines(), "Dovecot logged no errors", "\n".join(dc.error_lines()))
 
 

@@ -81,6 +81,29 @@ def config(keys, dns, extra=""):
             "Syslog no\nSyslogSuccess yes\nLogWhy yes\nLogResults yes\n" + extra)
 
 
+@contextlib.contextmanager
+def logs_on_failure(milter, pf):
+    """Shows the milter's and Postfix's logs when the checks inside raise."""
+    try:
+        yield
+    except Exception:
+        tap.diag("milter log:\n" + milter.log_text()[-20000:])
+        tap.diag("Postfix log:\n" + pf.log_text()[-20000:])
+        raise
+
+
+def check_milter_stop(milter, allow=()):
+    """Stops the milter and checks how it ended: exit status 0 (LeakSanitizer makes it
+    non-zero under ASan), no error in its log but those matching `allow`."""
+    tap.eq(milter.stop(), 0, "the milter exits 0 on SIGTERM (and leaks nothing under ASan)")
+    errors = milter.error_lines(allow)
+    tap.ok(not errors, "the milter logged no errors", "\n".join(errors))
+
+
+def check_postfix_log(pf):
+    tap.ok(not pf.error_lines(), "Postfix logged no errors", "\n".join(pf.error_lines()))
+
+
 def relayed(sink, what, count=1, timeout=60):
     """The message the sink got since the last clear() (a list when `count` > 1), after
     checking that exactly that many came."""
