@@ -374,6 +374,28 @@ is_authserv_id(const char *id)
 	return true;
 }
 
+/* A complete Authentication-Results value: printable, with at least the
+ * authserv-id. */
+static int
+check_authres(const char *authres, struct dkim_error *error)
+{
+	struct resinfos list = { NULL, 0 };
+	size_t len = strlen(authres);
+	bool bad = has_control(authres, len);
+
+	if (!bad) {
+		split_resinfos(authres, len, &list);
+		bad = list.count == 0;
+		resinfos_free(&list);
+	}
+	if (bad) {
+		dkim_error_set(error, "invalid Authentication-Results value "
+			       "for the ARC set: '%s'", authres);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_config(const struct dkim_arc_seal_config *config,
 	     struct dkim_error *error)
@@ -411,23 +433,21 @@ check_config(const struct dkim_arc_seal_config *config,
 			return -1;
 		}
 	}
-	if (config->authres != NULL) {
-		struct resinfos list = { NULL, 0 };
-		size_t len = strlen(config->authres);
-		bool bad = has_control(config->authres, len);
+	if (config->authres != NULL && check_authres(config->authres, error) < 0)
+		return -1;
+	return 0;
+}
 
-		if (!bad) {
-			split_resinfos(config->authres, len, &list);
-			bad = list.count == 0;
-			resinfos_free(&list);
-		}
-		if (bad) {
-			dkim_error_set(error, "invalid Authentication-Results "
-				       "value for the ARC set: '%s'",
-				       config->authres);
-			return -1;
-		}
-	}
+int
+dkim_arc_sealer_set_authres(struct dkim_arc_sealer *sealer,
+			    const char *authres, struct dkim_error *error)
+{
+	if (check_authres(authres, error) < 0)
+		return -1;
+	free(sealer->authres);
+	free(sealer->authserv_id);
+	sealer->authres = dkim_strdup(authres);
+	sealer->authserv_id = NULL;
 	return 0;
 }
 

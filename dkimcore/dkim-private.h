@@ -730,6 +730,9 @@ struct dkim_arc_sealer *
 dkim_arc_sealer_new(const struct dkim_arc_seal_config *config,
 		    struct dkim_error *error);
 /* At the end of the header block. */
+/* dkim_signer_set_arc_authres() for the sealer. */
+int dkim_arc_sealer_set_authres(struct dkim_arc_sealer *sealer,
+				const char *authres, struct dkim_error *error);
 void dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
 			   const struct dkim_headers *headers,
 			   struct dkim_body_canons *bcs);

@@ -706,6 +706,15 @@ void dkim_arc_seal_config_init(struct dkim_arc_seal_config *config);
 int dkim_signer_add_arc_seal(dkim_signer *signer,
 			     const struct dkim_arc_seal_config *config,
 			     struct dkim_error *error);
+/* Gives the ARC seal asked for this hop's results only now, as a
+ * complete Authentication-Results value (see dkim_arc_seal_config
+ * .authres), replacing what dkim_signer_add_arc_seal() was given: for a
+ * hop that verifies the message in the same pass and knows its results
+ * once the body is read (a milter).  Between dkim_signer_add_arc_seal()
+ * and dkim_signer_finish(); the string is copied.  Fails for an invalid
+ * value and without a seal request. */
+int dkim_signer_set_arc_authres(dkim_signer *signer, const char *authres,
+				struct dkim_error *error);
 /* After dkim_signer_finish(): the cv= the new seal carries (see
  * dkim_arc_seal_config.authres; DKIM_RESULT_NONE without a seal
  * request).  `result_r` (may be NULL) receives what is known of the

@@ -240,6 +240,19 @@ dkim_signer_add_arc_seal(dkim_signer *signer,
 	return signer->sealer != NULL ? 0 : -1;
 }
 
+int
+dkim_signer_set_arc_authres(dkim_signer *signer, const char *authres,
+			    struct dkim_error *error)
+{
+	if (signer->sealer == NULL || signer->finished) {
+		dkim_error_set(error, signer->sealer == NULL ?
+			       "no ARC seal was asked for" :
+			       "the signer has finished already");
+		return -1;
+	}
+	return dkim_arc_sealer_set_authres(signer->sealer, authres, error);
+}
+
 static void
 start_body(dkim_signer *signer)
 {

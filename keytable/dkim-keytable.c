@@ -59,9 +59,9 @@ dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
 	return 0;
 }
 
-static int
-read_file(const char *path, char **text_r, size_t *size_r,
-	  struct dkim_error *error)
+int
+dkim_table_read_file(const char *path, char **text_r, size_t *size_r,
+		     struct dkim_error *error)
 {
 	struct stat st;
 	char *text = NULL;
@@ -137,22 +137,12 @@ trim(char *start, char *end)
 	return start;
 }
 
-/* A table line cut into its key and its value. */
-struct table_line {
-	unsigned number;
-	char *key;
-	char *value;		/* "" when missing */
-};
-
-/* Cuts `text` (NUL-terminated, modified in place) into lines, calling
- * `handle` for each non-empty one; stops at the first failure. */
-static int
-for_each_line(char *text, const char *source,
-	      int (*handle)(void *context, const struct table_line *line,
-			    const char *source, struct dkim_error *error),
-	      void *context, struct dkim_error *error)
+int
+dkim_table_for_each_line(char *text, const char *source, bool value_required,
+			 dkim_table_line_func *handle, void *context,
+			 struct dkim_error *error)
 {
-	struct table_line line = { 0 };
+	struct dkim_table_line line = { 0 };
 	char *next;
 
 	for (char *start = text; start != NULL; start = next) {
@@ -175,7 +165,7 @@ for_each_line(char *text, const char *source,
 		line.key = content;
 		line.value = trim(key_end, key_end + strlen(key_end));
 		*key_end = '\0';
-		if (*line.value == '\0') {
+		if (*line.value == '\0' && value_required) {
 			dkim_error_set(error, "%s line %u: '%s' has no value",
 				  source, line.number, line.key);
 			return -1;
@@ -201,7 +191,7 @@ table_text_copy(const char *text, size_t size, const char *source,
 }
 
 static int
-keytable_add_line(void *context, const struct table_line *line,
+keytable_add_line(void *context, const struct dkim_table_line *line,
 		  const char *source, struct dkim_error *error)
 {
 	struct dkim_keytable *table = context;
@@ -242,8 +232,8 @@ dkim_keytable_parse(const char *text, size_t size, const char *source,
 
 	table->text = table_text_copy(text, size, source, "KeyTable", error);
 	if (table->text == NULL ||
-	    for_each_line(table->text, source, keytable_add_line, table,
-			  error) < 0) {
+	    dkim_table_for_each_line(table->text, source, true,
+				     keytable_add_line, table, error) < 0) {
 		dkim_keytable_free(&table);
 		return -1;
 	}
@@ -258,7 +248,7 @@ dkim_keytable_load(const char *path, struct dkim_keytable **table_r,
 	char *text;
 	size_t size;
 
-	if (read_file(path, &text, &size, error) < 0)
+	if (dkim_table_read_file(path, &text, &size, error) < 0)
 		return -1;
 	int ret = dkim_keytable_parse(text, size, path, table_r, error);
 	free(text);
@@ -273,6 +263,18 @@ dkim_keytable_lookup(const struct dkim_keytable *table, const char *name)
 			return &table->entries[i];
 	}
 	return NULL;
+}
+
+size_t
+dkim_keytable_count(const struct dkim_keytable *table)
+{
+	return table->count;
+}
+
+const struct dkim_keytable_entry *
+dkim_keytable_entry(const struct dkim_keytable *table, size_t index)
+{
+	return index < table->count ? &table->entries[index] : NULL;
 }
 
 void
@@ -355,7 +357,7 @@ check_refile_pattern(struct dkim_signingtable *table, const char *source,
 }
 
 static int
-signingtable_add_line(void *context, const struct table_line *line,
+signingtable_add_line(void *context, const struct dkim_table_line *line,
 		      const char *source,
 		      struct dkim_error *error __attribute__((unused)))
 {
@@ -394,8 +396,9 @@ dkim_signingtable_parse(const char *text, size_t size,
 	table->text = table_text_copy(text, size, source, "SigningTable",
 				      error);
 	if (table->text == NULL ||
-	    for_each_line(table->text, source, signingtable_add_line, table,
-			  error) < 0) {
+	    dkim_table_for_each_line(table->text, source, true,
+				     signingtable_add_line, table,
+				     error) < 0) {
 		dkim_signingtable_free(&table);
 		return -1;
 	}
@@ -424,12 +427,24 @@ dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
 	char *text;
 	size_t size;
 
-	if (read_file(path, &text, &size, error) < 0)
+	if (dkim_table_read_file(path, &text, &size, error) < 0)
 		return -1;
 	int ret = dkim_signingtable_parse(text, size, kind, path, table_r,
 					  error);
 	free(text);
 	return ret;
+}
+
+size_t
+dkim_signingtable_count(const struct dkim_signingtable *table)
+{
+	return table->count;
+}
+
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index)
+{
+	return index < table->count ? &table->entries[index] : NULL;
 }
 
 void

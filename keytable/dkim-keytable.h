@@ -46,6 +46,32 @@ int dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
 /* Largest table file read, to bound memory on a mistaken path. */
 #define DKIM_TABLE_MAX_FILE_SIZE (64 * 1024 * 1024)
 
+/* Reads a whole regular file of at most DKIM_TABLE_MAX_FILE_SIZE bytes
+ * into a malloc()ed, NUL-terminated buffer (*size_r excludes the NUL).
+ * Every OpenDKIM flat-file data set is read this way. */
+int dkim_table_read_file(const char *path, char **text_r, size_t *size_r,
+			 struct dkim_error *error);
+
+/* One non-empty line of an OpenDKIM flat file ("file:" or "refile:"): the
+ * first word and the rest, both trimmed; '#' starts a comment. */
+struct dkim_table_line {
+	unsigned number;
+	char *key;
+	char *value;		/* "" when missing */
+};
+
+typedef int dkim_table_line_func(void *context,
+				 const struct dkim_table_line *line,
+				 const char *source, struct dkim_error *error);
+
+/* Cuts `text` (NUL-terminated, modified in place: the line's strings point
+ * into it) into lines and calls `handle` for each non-empty one, stopping
+ * at the first that fails.  With `value_required`, a line that is only a
+ * key is an error naming `source` and the line. */
+int dkim_table_for_each_line(char *text, const char *source,
+			     bool value_required, dkim_table_line_func *handle,
+			     void *context, struct dkim_error *error);
+
 /* ------------------------------------------------------------------ */
 
 struct dkim_keytable;
@@ -67,6 +93,10 @@ int dkim_keytable_load(const char *path, struct dkim_keytable **table_r,
 /* The first entry with this name, or NULL. */
 const struct dkim_keytable_entry *
 dkim_keytable_lookup(const struct dkim_keytable *table, const char *name);
+/* The entries in file order (to check every key at start-up). */
+size_t dkim_keytable_count(const struct dkim_keytable *table);
+const struct dkim_keytable_entry *
+dkim_keytable_entry(const struct dkim_keytable *table, size_t index);
 void dkim_keytable_free(struct dkim_keytable **table);
 
 /* ------------------------------------------------------------------ */
@@ -116,6 +146,10 @@ size_t dkim_signingtable_match(const struct dkim_signingtable *table,
 			       const char *address, bool all_matches,
 			       const struct dkim_signingtable_entry **matches,
 			       size_t max_matches);
+/* The entries in file order. */
+size_t dkim_signingtable_count(const struct dkim_signingtable *table);
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index);
 void dkim_signingtable_free(struct dkim_signingtable **table);
 
 /* True if `text` matches the wildcard `pattern` as a whole ('*' matches

@@ -19,6 +19,7 @@ COMMON_PACKAGES="
 	python3 python3-dkim python3-authres python3-nacl python3-cryptography
 	python3-yaml
 	opendkim opendkim-tools libopendkim-dev libmail-dkim-perl libnet-dns-perl
+	libmilter-dev postfix
 	swaks util-linux procps groff-base
 	build-essential debhelper dpkg-dev lintian
 "

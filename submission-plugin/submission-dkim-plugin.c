@@ -20,6 +20,7 @@
 #include "submission-common.h"
 #include "dkim.h"
 #include "dkim-keytable-cache.h"
+#include "dkim-sign-from.h"
 #include "submission-dkim-settings.h"
 #include "submission-dkim-plugin.h"
 
@@ -194,26 +195,15 @@ dkim_message_read_from(struct dkim_message *msg)
 	return 0;
 }
 
-/* The user's own domain, and the dkim_sign_from patterns (full address
- * patterns, or domain patterns when there is no '@'). */
+/* The rule every front end applies (dkim-sign-from.h): the user's own
+ * domain, and the dkim_sign_from patterns. */
 static bool
 dkim_message_from_permitted(struct dkim_message *msg)
 {
-	const char *own_domain = strrchr(msg->user->username, '@');
-
-	if (own_domain != NULL && !msg->user->anonymous &&
-	    strcasecmp(own_domain + 1, msg->from_domain) == 0)
-		return TRUE;
-	if (msg->set->sign_from == NULL)
-		return FALSE;
-	for (const char *const *pattern = msg->set->sign_from;
-	     *pattern != NULL; pattern++) {
-		if (strchr(*pattern, '@') != NULL ?
-		    dkim_wildcard_match(*pattern, msg->from_address) :
-		    dkim_wildcard_match(*pattern, msg->from_domain))
-			return TRUE;
-	}
-	return FALSE;
+	return dkim_sign_from_permitted(msg->user->anonymous ? NULL :
+					msg->user->username,
+					msg->from_address,
+					msg->set->sign_from);
 }
 
 static int

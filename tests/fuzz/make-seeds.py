@@ -16,6 +16,8 @@ target documents at its top:
   sign       each message after an option byte (simple and relaxed, with l=)
   arc        each message after an option byte (relaxed, two hops sealing), the ARC
              suite's also with a recorded arc=pass
+  milter-config  the opendkim.conf files and tables of tests/opendkim-conf,
+             and From field values
 The seeds are derived at run time and never kept in the repository, except the inputs of
 fixed bugs (FROM_REPRODUCERS, ARC_REPRODUCERS), which are written here."""
 import hashlib
@@ -26,7 +28,9 @@ import sys
 import yaml
 
 TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "authres-filter", "sign",
-           "arc")
+           "arc", "milter-config")
+OPENDKIM_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                             "opendkim-conf")
 # From values a reader takes for bank.example, which once gave evil.example
 # as the author domain, and forms around them.
 FROM_REPRODUCERS = (
@@ -145,6 +149,7 @@ class Seeds:
                 self.add("signature", value)
             elif name == b"from":
                 self.add("from", value)
+                self.add("milter-config", value)
             elif name in (b"authentication-results",
                           b"arc-authentication-results"):
                 self.add("authres", value)
@@ -221,6 +226,13 @@ def add_reproducers(seeds):
         seeds.add_recorded_pass(message, (0, ARC_FROM_MESSAGE))
 
 
+def add_opendkim_confs(seeds):
+    """dkim-milter's readers take configuration files and data set files."""
+    for root, _dirs, files in os.walk(OPENDKIM_CONF):
+        for name in sorted(files):
+            seeds.add("milter-config", read(os.path.join(root, name)))
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -234,6 +246,7 @@ def main():
     for value in FROM_REPRODUCERS:
         seeds.add("from", value)
     add_reproducers(seeds)
+    add_opendkim_confs(seeds)
     print(" ".join(f"{target}={n}" for target, n in seeds.count.items()))
 
 

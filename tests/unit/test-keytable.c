@@ -1,6 +1,7 @@
 /* KeyTable and SigningTable: the formats and lookup semantics of OpenDKIM
  * (opendkim.conf(5)), with tables as the OpenDKIM guides write them. */
 #include "dkim-keytable.h"
+#include "dkim-sign-from.h"
 #include "tap.h"
 
 #include <stdlib.h>
@@ -139,6 +140,10 @@ test_keytable(void)
 	tap_ok(entry != NULL &&
 	       strcmp(entry->key, "/etc/opendkim/keys/%/hosted.private") == 0,
 	       "trailing comment is cut off");
+	tap_ok(dkim_keytable_count(table) == 4 &&
+	       strcmp(dkim_keytable_entry(table, 3)->name, "hosted") == 0 &&
+	       dkim_keytable_entry(table, 4) == NULL,
+	       "entries in file order");
 	tap_ok(dkim_keytable_lookup(table, "DEFAULT._domainkey.Example.COM") !=
 	       NULL, "names compare case-insensitively");
 	tap_ok(dkim_keytable_lookup(table, "nothere") == NULL,
@@ -273,6 +278,10 @@ test_file_lookup_order(void)
 		"joe@mail.example.com    k2\n", DKIM_TABLE_FILE);
 	const struct dkim_signingtable_entry *matches[8];
 
+	tap_ok(dkim_signingtable_count(st) == 6 &&
+	       strcmp(dkim_signingtable_entry(st, 1)->keyname, "k6") == 0 &&
+	       dkim_signingtable_entry(st, 6) == NULL,
+	       "file: entries in file order");
 	size_t count = dkim_signingtable_match(st, "joe@mail.example.com",
 					       true, matches, 8);
 	tap_is_int(count, 6, "file: every form matches");
@@ -446,6 +455,33 @@ test_pattern_warnings(void)
 	       "at most %d warnings, then one that counts the rest",
 	       DKIM_TABLE_MAX_WARNINGS);
 	dkim_signingtable_free(&st);
+/* The rule the submission plugin and dkim-milter share. */
+static void
+test_sign_from(void)
+{
+	const char *const patterns[] = { "*@example.net", "*.example.org",
+					 NULL };
+
+	tap_ok(dkim_sign_from_permitted("alice@example.com",
+					"anyone@EXAMPLE.com", NULL),
+	       "sign-from: the login's own domain, any local part");
+	tap_ok(!dkim_sign_from_permitted("alice@example.com",
+					 "alice@sub.example.com", NULL),
+	       "sign-from: not its subdomains");
+	tap_ok(!dkim_sign_from_permitted("alice", "alice@example.com", NULL),
+	       "sign-from: a login without a domain owns none");
+	tap_ok(!dkim_sign_from_permitted(NULL, "x@example.com", NULL),
+	       "sign-from: no login, no patterns: nothing");
+	tap_ok(dkim_sign_from_permitted("alice", "x@example.net", patterns) &&
+	       dkim_sign_from_permitted("alice", "x@shop.example.org",
+					patterns),
+	       "sign-from: address and domain patterns");
+	tap_ok(!dkim_sign_from_permitted("alice", "x@example.org", patterns),
+	       "sign-from: a domain pattern is matched as a whole");
+	tap_ok(!dkim_sign_from_permitted("alice@example.com", "example.com",
+					 NULL) &&
+	       !dkim_sign_from_permitted("alice@", "x@", NULL),
+	       "sign-from: an address without a domain never matches");
 }
 
 int
@@ -458,5 +494,6 @@ main(void)
 	test_file_lookup_order();
 	test_sender_domain();
 	test_pattern_warnings();
+	test_sign_from();
 	return tap_done();
 }

@@ -227,6 +227,69 @@ arc_golden(void)
 	free(expected);
 }
 
+static enum dkim_dns_status
+no_records(void *context __attribute__((unused)),
+	   const char *qname __attribute__((unused)),
+	   struct dkim_dns_answer *answer __attribute__((unused)))
+{
+	return DKIM_DNS_NOT_FOUND;
+}
+
+/* A hop that verifies in the same pass (dkim-milter) knows its results
+ * only once the body is read: the ARC-Authentication-Results carries the
+ * value given last, and the seal cv= follows its arc= result. */
+static void
+arc_late_authres(void)
+{
+	static const char message[] = "From: a@b.example\r\nSubject: x\r\n"
+		"\r\nHello.\r\n";
+	size_t key_size;
+	char *key_text = read_file("dkimpy/data/test.private", &key_size);
+	dkim_resolver *resolver = dkim_resolver_new_custom(no_records, NULL);
+	struct dkim_arc_seal_config config;
+	struct dkim_error error;
+	dkim_privkey *key;
+
+	if (dkim_privkey_parse(key_text, key_size, &key, &error) < 0) {
+		tap_ok(0, "late ARC results: key loads (%s)", error.text);
+		free(key_text);
+		dkim_resolver_free(&resolver);
+		return;
+	}
+	dkim_signer *signer = dkim_signer_new();
+	tap_ok(dkim_signer_set_arc_authres(signer, "mx.example; dkim=none",
+					   &error) < 0,
+	       "late ARC results: refused without a seal request");
+	dkim_arc_seal_config_init(&config);
+	config.domain = "example.com";
+	config.selector = "test";
+	config.key = key;
+	config.authserv_id = "mx.example";
+	config.resolver = resolver;
+	tap_ok(dkim_signer_add_arc_seal(signer, &config, &error) == 0,
+	       "late ARC results: seal asked for with the authserv-id only");
+	dkim_signer_feed(signer, message, sizeof(message) - 1);
+	tap_ok(dkim_signer_set_arc_authres(signer, "mx.example; dkim=pass\x01",
+					   &error) < 0,
+	       "late ARC results: a value with a control character is "
+	       "refused");
+	tap_ok(dkim_signer_set_arc_authres(signer, "mx.example; dkim=pass "
+		"header.d=b.example; arc=none", &error) == 0 &&
+	       dkim_signer_finish(signer, &error) == 0,
+	       "late ARC results: given after the body, the seal is made");
+	const char *fields = dkim_signer_fields(signer);
+	tap_ok(strstr(fields, "dkim=pass header.d=b.example") != NULL &&
+	       strstr(fields, "cv=none") != NULL,
+	       "late ARC results: in the AAR, and arc=none sealed as cv=none");
+	tap_ok(dkim_signer_set_arc_authres(signer, "mx.example; dkim=none",
+					   &error) < 0,
+	       "late ARC results: refused after dkim_signer_finish()");
+	dkim_signer_free(&signer);
+	dkim_privkey_free(&key);
+	dkim_resolver_free(&resolver);
+	free(key_text);
+}
+
 int
 main(void)
 {
@@ -252,5 +315,6 @@ main(void)
 	       "rfc-examples/rfc6376/C-brisbane.private.pem",
 	       "RFC 6376 A.2 rsa-sha256 simple/simple");
 	arc_golden();
+	arc_late_authres();
 	return tap_done();
 }
