@@ -8,39 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-static enum dkim_dns_status
-no_records(void *context __attribute__((unused)),
-	   const char *qname __attribute__((unused)),
-	   struct dkim_dns_answer *answer __attribute__((unused)))
-{
-	return DKIM_DNS_NOT_FOUND;
-}
-
-/* dkimcore's author domain of a From value.  dkim.h offers it only
- * through a verifier today, so a one-field message goes through one that
- * has no signature to check (no DNS).
- * TODO: call dkimcore's public From parser directly once dkim.h has one
- * (the dkimcore hardening of from.c adds it). */
-static char *
-core_from_domain(const char *value, size_t len)
-{
-	struct dkim_verify_config config;
-	dkim_resolver *resolver = dkim_resolver_new_custom(no_records, NULL);
-
-	dkim_verify_config_init(&config);
-	config.arc = false;
-	dkim_verifier *verifier = dkim_verifier_new(&config, resolver);
-	dkim_verifier_feed(verifier, "From:", 5);
-	dkim_verifier_feed(verifier, value, len);
-	dkim_verifier_feed(verifier, "\r\n\r\n", 4);
-	dkim_verifier_finish(verifier);
-	const char *domain = dkim_verifier_from_domain(verifier);
-	char *ret = domain != NULL ? dkim_strdup(domain) : NULL;
-	dkim_verifier_free(&verifier);
-	dkim_resolver_free(&resolver);
-	return ret;
-}
-
 /* The addr-spec: between the first '<' and the next '>' outside quotes
  * and comments, else the whole value. */
 static void
@@ -134,9 +101,9 @@ milter_from_address(const char *value, size_t len)
 	struct dkim_buf addr = { 0 };
 	size_t start, end, at = 0;
 	char *ret = NULL;
-	char *domain = core_from_domain(value, len);
+	char *domain;
 
-	if (domain == NULL)
+	if (dkim_author_domain(value, len, &domain) != DKIM_AUTHOR_FOUND)
 		return NULL;
 	find_addr_spec(value, len, &start, &end);
 	if (clean_address(value + start, end - start, &addr, &at) && at > 0) {

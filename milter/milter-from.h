@@ -11,11 +11,11 @@
  * lowercased, the local part with quoting and comments removed), or NULL
  * when the value does not hold exactly one valid mailbox.  malloc()ed.
  *
- * Whether it holds one, and its domain, are dkimcore's answer (the
- * verifier's author domain, dkim_verifier_from_domain()): the milter signs
- * exactly the messages whose author a DMARC verifier will see as ours.
- * This file only adds the local part, and gives up when its own reading
- * of the domain differs. */
+ * Whether it holds one, and its domain, are dkimcore's answer
+ * (dkim_author_domain(), the rule the verifier and the signer apply): the
+ * milter signs exactly the messages whose author a DMARC verifier will see
+ * as ours.  This file only adds the local part, and gives up when its own
+ * reading of the domain differs. */
 char *milter_from_address(const char *value, size_t len);
 
 #endif

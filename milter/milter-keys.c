@@ -2,6 +2,7 @@
 #include "milter-keys.h"
 #include "dkim-keytable-cache.h"
 #include "dkim-util.h"
+#include "milter-log.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -85,10 +86,22 @@ add_choices(const struct dkim_signingtable *signingtable,
 	size_t count;
 	int ret = 0;
 
-	if (dkim_keytable_select(signingtable, keytable, address,
-				 keys_config->multiple_signatures, &choices,
-				 &count, error) < 0)
+	switch (dkim_keytable_select(signingtable, keytable, address,
+				     keys_config->multiple_signatures,
+				     &choices, &count, error)) {
+	case DKIM_KEYTABLE_SELECT_ERROR:
 		return -1;
+	case DKIM_KEYTABLE_SELECT_BAD_DOMAIN: {
+		/* the sender's doing: unsigned, as when no entry applies */
+		char shown[MILTER_SHOWN_MAX + 4];
+
+		milter_log(MILTER_LOG_INFO, "not signed: %s",
+			   milter_shown(shown, error->text));
+		return 0;
+	}
+	case DKIM_KEYTABLE_SELECT_OK:
+		break;
+	}
 	for (size_t i = 0; i < count && ret == 0; i++) {
 		const dkim_privkey *key;
 		struct dkim_error key_error;
@@ -110,14 +123,29 @@ add_choices(const struct dkim_signingtable *signingtable,
 	return ret;
 }
 
+/* A SigningTable's warnings (patterns like "*tenant.com"), once per load. */
+static void
+log_signingtable_warnings(const struct dkim_signingtable *signingtable)
+{
+	for (const char *const *warning =
+		dkim_signingtable_warnings(signingtable);
+	     *warning != NULL; warning++)
+		milter_log(MILTER_LOG_WARNING, "SigningTable: %s", *warning);
+}
+
 static int
 tables(const struct dkim_signingtable **signingtable_r,
        const struct dkim_keytable **keytable_r, struct dkim_error *error)
 {
+	bool loaded;
+
 	if (dkim_keytable_cache_signingtable(cache, keys_config->signingtable,
 					     keys_config->signingtable_kind,
-					     signingtable_r, error) < 0)
+					     signingtable_r, &loaded,
+					     error) < 0)
 		return -1;
+	if (loaded)
+		log_signingtable_warnings(*signingtable_r);
 	return dkim_keytable_cache_keytable(cache, keys_config->keytable,
 					    keytable_r, error);
 }
@@ -299,6 +327,7 @@ milter_keys_check(const struct milter_config *config,
 	const struct dkim_signingtable *signingtable;
 	const struct dkim_keytable *keytable;
 	struct dkim_error error;
+	bool loaded;
 
 	if (!config->sign)
 		return;
@@ -306,7 +335,7 @@ milter_keys_check(const struct milter_config *config,
 	if (config->keytable != NULL && config->signingtable != NULL) {
 		if (dkim_keytable_cache_signingtable(cache,
 				config->signingtable, config->signingtable_kind,
-				&signingtable, &error) < 0)
+				&signingtable, &loaded, &error) < 0)
 			milter_config_problem(config, problems, true,
 					      "SigningTable", "%s", error.text);
 		else if (dkim_keytable_cache_keytable(cache, config->keytable,
