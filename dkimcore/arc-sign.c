@@ -39,9 +39,13 @@ struct dkim_arc_sealer {
 	struct dkim_verify_config verify;
 	struct dkim_arc_chain chain;
 
-	/* Known at the end of the header block: this hop's results (or
-	 * why there are none), the arc= result among them, and whether
+	/* Known at the end of the header block, or when this hop's results
+	 * are given later (dkim_arc_sealer_set_authres()): those results
+	 * (or why there are none), the arc= result among them, and whether
 	 * the chain must be validated to know the seal's cv=. */
+	bool started;		/* the header block has ended */
+	bool chain_sound;	/* dkim_arc_chain_collect() */
+	bool checks_started;	/* dkim_arc_chain_start_checks() */
 	struct resinfos results;
 	bool has_results;
 	struct dkim_error results_error;
@@ -438,19 +442,6 @@ check_config(const struct dkim_arc_seal_config *config,
 	return 0;
 }
 
-int
-dkim_arc_sealer_set_authres(struct dkim_arc_sealer *sealer,
-			    const char *authres, struct dkim_error *error)
-{
-	if (check_authres(authres, error) < 0)
-		return -1;
-	free(sealer->authres);
-	free(sealer->authserv_id);
-	sealer->authres = dkim_strdup(authres);
-	sealer->authserv_id = NULL;
-	return 0;
-}
-
 struct dkim_arc_sealer *
 dkim_arc_sealer_new(const struct dkim_arc_seal_config *config,
 		    struct dkim_error *error)
@@ -505,18 +496,20 @@ recorded_fits(enum dkim_result recorded, unsigned sets)
 	}
 }
 
-void
-dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
-		      const struct dkim_headers *headers,
-		      struct dkim_body_canons *bcs)
+/* This hop's results, and from them and the chain's structure, where the
+ * seal's cv= comes from. */
+static void
+decide_cv(struct dkim_arc_sealer *sealer, const struct dkim_headers *headers)
 {
-	struct dkim_arc_chain *chain = &sealer->chain;
+	const struct dkim_arc_chain *chain = &sealer->chain;
 
+	resinfos_free(&sealer->results);
 	sealer->has_results = collect_resinfos(sealer, headers,
 		&sealer->results, &sealer->results_error) == 0;
 	sealer->has_recorded = sealer->has_results &&
 		recorded_chain_status(&sealer->results, &sealer->recorded);
-	if (!dkim_arc_chain_collect(chain, headers)) {
+	sealer->validate = false;
+	if (!sealer->chain_sound) {
 		/* Broken, or ended already: no signature is worth checking,
 		 * and no older set may be hashed. */
 		sealer->cv = DKIM_RESULT_FAIL;
@@ -525,10 +518,45 @@ dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
 		sealer->cv = sealer->recorded;
 	} else if (chain->count == 0) {
 		sealer->cv = DKIM_RESULT_NONE;
-	} else if (sealer->has_results && chain->count < DKIM_ARC_MAX_SETS) {
-		/* Sealing is refused otherwise: no use looking keys up. */
+	} else {
 		sealer->validate = true;
+	}
+}
+
+int
+dkim_arc_sealer_set_authres(struct dkim_arc_sealer *sealer,
+			    const struct dkim_headers *headers,
+			    const char *authres, struct dkim_error *error)
+{
+	if (check_authres(authres, error) < 0)
+		return -1;
+	free(sealer->authres);
+	free(sealer->authserv_id);
+	sealer->authres = dkim_strdup(authres);
+	sealer->authserv_id = NULL;
+	if (sealer->started)
+		decide_cv(sealer, headers);
+	return 0;
+}
+
+void
+dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
+		      const struct dkim_headers *headers,
+		      struct dkim_body_canons *bcs)
+{
+	struct dkim_arc_chain *chain = &sealer->chain;
+
+	sealer->started = true;
+	sealer->chain_sound = dkim_arc_chain_collect(chain, headers);
+	decide_cv(sealer, headers);
+	/* The checks start now, while the body streams by, for any sound
+	 * chain that sealing would not refuse: this hop's results, and with
+	 * them the need to validate, may still come after the body. */
+	if (sealer->chain_sound && chain->count > 0 &&
+	    chain->count < DKIM_ARC_MAX_SETS &&
+	    (sealer->validate || !sealer->has_results)) {
 		dkim_arc_chain_start_checks(chain, sealer->resolver, bcs);
+		sealer->checks_started = true;
 	}
 	dkim_sign_request_start(&sealer->ams, bcs);
 }
@@ -581,6 +609,14 @@ dkim_arc_sealer_finish(struct dkim_arc_sealer *sealer,
 		dkim_error_set(error, "the message already has %u ARC sets, "
 			       "the most there can be (RFC 8617 section 4.2.1)",
 			       DKIM_ARC_MAX_SETS);
+		return -1;
+	}
+	if (sealer->validate && !sealer->checks_started) {
+		/* results with an arc= result at the end of the header block,
+		 * replaced after the body by results without one */
+		dkim_error_set(error, "cannot validate the ARC chain: this "
+			       "hop's results came after the body without an "
+			       "arc= result");
 		return -1;
 	}
 	if (sealer->validate && !validate_chain(sealer, headers, error))

@@ -729,10 +729,12 @@ struct dkim_arc_sealer;
 struct dkim_arc_sealer *
 dkim_arc_sealer_new(const struct dkim_arc_seal_config *config,
 		    struct dkim_error *error);
-/* At the end of the header block. */
-/* dkim_signer_set_arc_authres() for the sealer. */
+/* dkim_signer_set_arc_authres() for the sealer; `headers` are the
+ * signer's, read so far. */
 int dkim_arc_sealer_set_authres(struct dkim_arc_sealer *sealer,
+				const struct dkim_headers *headers,
 				const char *authres, struct dkim_error *error);
+/* At the end of the header block. */
 void dkim_arc_sealer_start(struct dkim_arc_sealer *sealer,
 			   const struct dkim_headers *headers,
 			   struct dkim_body_canons *bcs);

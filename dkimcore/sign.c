@@ -250,7 +250,8 @@ dkim_signer_set_arc_authres(dkim_signer *signer, const char *authres,
 			       "the signer has finished already");
 		return -1;
 	}
-	return dkim_arc_sealer_set_authres(signer->sealer, authres, error);
+	return dkim_arc_sealer_set_authres(signer->sealer, &signer->headers,
+					   authres, error);
 }
 
 static void

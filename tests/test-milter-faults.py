@@ -114,9 +114,8 @@ def large_message(milter, pf, sink, dns, keys):
            f"(limit {MEMORY_GROWTH_LIMIT_KB} kB)")
 
     before = milter.memory_kb()
-    rc, outside, err = dkimtools.sign(big.replace(ALICE.encode(), b"news@outside.example"),
-                                      "-d", "outside.example", "-s", "out", "-k",
-                                      keys.genkey("outside.example", "out"))
+    outside = ms.sign_elsewhere(big.replace(ALICE.encode(), b"news@outside.example"),
+                                "outside.example", "out", keys.genkey("outside.example", "out"))
     dns.restart(keys.records)
     pf.send("news@outside.example", ["x@remote.example"], outside,
             client=postfix.EXTERNAL_CLIENT)

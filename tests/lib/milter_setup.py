@@ -16,6 +16,7 @@ import pwd
 import re
 import smtplib
 
+import dkimtools
 import dovecot
 import oracles
 import submission_signing
@@ -62,6 +63,19 @@ def dovecot_auth(users):
         # smtpd runs as postfix: it must be able to reach the socket
         os.chmod(dc.directory, 0o711)
         yield dc, os.path.join(dc.directory, "run", "auth-postfix")
+
+
+def sign_elsewhere(message, domain, selector, key_path):
+    """dkim-sign's signature, made as another server (a sender outside, or the submission
+    plugin before relaying) would: returns the signed message. The key belongs to the
+    milter's run user while the tests run as root, so the key-file rules, which refuse a
+    key of another user, are skipped (--allow-unsafe-key): that is the test standing in for
+    the other server, not a key the milter would take."""
+    rc, signed, err = dkimtools.sign(message, "-d", domain, "-s", selector, "-k", key_path,
+                                     "--allow-unsafe-key")
+    if rc != 0:
+        raise RuntimeError(f"dkim-sign failed: {err}")
+    return signed
 
 
 def config(keys, dns, extra=""):

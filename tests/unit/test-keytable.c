@@ -455,6 +455,8 @@ test_pattern_warnings(void)
 	       "at most %d warnings, then one that counts the rest",
 	       DKIM_TABLE_MAX_WARNINGS);
 	dkim_signingtable_free(&st);
+}
+
 /* The rule the submission plugin and dkim-milter share. */
 static void
 test_sign_from(void)
