@@ -94,6 +94,7 @@ def check_lmtp(server, sample_messages, expected_events):
     first_copies = {}
     for name, (message, expected) in sample_messages.items():
         before, lines_before = counts(dc), len(server.verify_lines())
+        reused_before = stored_copy_reuses(dc)
         replies = dc.deliver_lmtp(SENDER, [dc.address(u) for u in RECIPIENTS], message)
         tap.ok(all(code == 250 for code, _ in replies.values()),
                f"{name}: LMTP accepted for {len(RECIPIENTS)} recipients", replies)
@@ -108,7 +109,15 @@ def check_lmtp(server, sample_messages, expected_events):
         copies = [dkimplugin.newest_maildir_inode(dc, u) for u in RECIPIENTS]
         tap.ok(len(set(copies)) == 1, f"{name}: later copies are hard links of the first",
                copies)
+        tap.eq(stored_copy_reuses(dc) - reused_before, len(RECIPIENTS) - 1,
+               f"{name}: later recipients store the first copy without reading it again")
     return first_copies
+
+
+def stored_copy_reuses(dc):
+    """How many times the plugin stored the copy of an earlier recipient as it is, known to
+    carry the right field (a debug line; mail_debug is on in the tests)."""
+    return dc.log_text().count("it is the copy stored for an earlier recipient")
 
 
 def expected_verdict(results):
