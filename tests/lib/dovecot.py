@@ -60,6 +60,7 @@ import smtpclient
 
 SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"
 DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
+DOVECOT_LMTP = "/usr/lib/dovecot/lmtp"
 DOVECOT_IMAP = "/usr/lib/dovecot/imap"
 SIEVE_TEST_COMPILE_FAILED = 89
 """sieve-test's exit status when the script does not compile (Dovecot's FATAL_DEFAULT)."""
