@@ -125,7 +125,7 @@ def event_durations(server, name, transaction_ids):
 
 
 def callgrind_config(directory):
-    """Config text (the same in 2.3 and 2.4 syntax) that runs every lmtp process under
+    """Config text (for the Dovecot that runs) that runs every lmtp process under
     callgrind, writing into `directory` one profile per transaction: --dump-after dumps each
     time LMTP's DATA handler client_default_cmd_data() (exported by lmtp) returns, so part N
     holds what the process did since the end of its transaction N - 1. valgrind needs more
@@ -136,7 +136,7 @@ def callgrind_config(directory):
             f"  executable = /usr/bin/valgrind --tool=callgrind --dump-instr=no"
             f" --callgrind-out-file={directory}/callgrind.out.%p"
             f" --dump-after=client_default_cmd_data {dovecot.DOVECOT_LMTP}\n"
-            f"  vsz_limit = 0\n}}\n")
+            f"  vsz_limit = {dovecot.SYNTAX[dovecot.version()].unlimited_size}\n}}\n")
 
 
 def transaction_instructions(directory, known):
