@@ -20,13 +20,13 @@ Measures per cell:
   (reading the message, hashing, the cached key, the RSA check, the log line);
 - verifications per message: how many the plugin logged (1, whatever the recipient count).
 
-With --callgrind DIR, the lmtp processes run under valgrind's callgrind instead, which
-dumps one profile per transaction into DIR/without and DIR/with; the cells then report the
-median number of instructions the lmtp process executed per transaction (everything it did
-for the transaction: the LMTP commands, the recipients' mail users, the deliveries), which
-unlike times does not depend on the machine's other load. Each connection's first profile
-(the process start and the warm-up transaction) is not counted. callgrind_annotate shows
-where the instructions went in any one of them.
+With --callgrind DIR (a directory that does not exist yet), the lmtp processes run under
+valgrind's callgrind instead, which dumps one profile per transaction into DIR/without and
+DIR/with; the cells then report the median number of instructions the lmtp process executed
+per transaction (everything it did for the transaction: the LMTP commands, the recipients'
+mail users, the deliveries), which unlike times does not depend on the machine's other load.
+Each connection's first profile (the process start and the warm-up transaction) is not
+counted. callgrind_annotate shows where the instructions went in any one of them.
 
 Run from the source tree, with the project built in BUILDDIR:
   DKIM_TOP_BUILDDIR=BUILDDIR PYTHONPATH=tests/lib /usr/bin/python3 bench/lmtp-deliver.py
