@@ -4,7 +4,8 @@
 Messages signed by dkimpy, OpenDKIM and our dkim-sign, plus tampered, unsigned, rsa-sha1 and
 forged-Authentication-Results ones, go through LMTP (several recipients per transaction) and
 dovecot-lda. Checked: the Authentication-Results field on every stored copy, one
-verification per LMTP transaction, forged fields with our authserv-id removed and others
+verification per LMTP transaction, later recipients storing the first copy as it is (hard
+links) without reading it again, forged fields with our authserv-id removed and others
 kept, per-user settings from userdb (dkim_verify = no, dkim_min_key_bits, dkim_arc), the
 dkim_verify_finished event as Dovecot's stats service counts and exports it, and a log free
 of errors.

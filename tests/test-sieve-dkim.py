@@ -4,9 +4,10 @@
 The configuration is the shipped conf/90-dkim.conf, included as is. Users' scripts file
 "fail" into Junk (alice), keep only an aligned "pass" for the bank (bob), treat temperror
 gently with a per-user unreachable resolver (carol), sort by verdict with :matches (dave),
-and run with dkim_verify = no (erin). sieve-test must give the verdict delivery gave, decide
-from verification and never from an Authentication-Results field, and honour :domain,
-:selector, :aligned, comparators and match types.
+and run with dkim_verify = no (erin); at delivery the scripts use the delivery plugin's
+verifications. sieve-test must give the verdict delivery gave, decide from verification and
+never from an Authentication-Results field, and honour :domain, :selector, :aligned,
+comparators and match types.
 
 grace runs the bank rule of README.md as it stands: a message signed only by evil.example
 whose From a reader takes for the bank (the spoofed From fields of the security review) has
