@@ -47,6 +47,14 @@ static struct {
 	char *id;
 	pool_t pool;
 	ARRAY(struct dkim_transaction_result) results;
+	/* The copy this plugin stored itself for an earlier recipient, with
+	   the verification and authserv-id its field was made from.  LMTP
+	   hands it to the following recipients (to hard-link it), and for
+	   one whose field would be the same it is stored as it is without
+	   reading it again. */
+	const struct mail *stored_copy;
+	const char *stored_copy_verification_key;
+	const char *stored_copy_authserv_id;
 } dkim_transaction;
 
 static struct dkim_resolver_set *dkim_resolvers;
@@ -81,6 +89,9 @@ static void transaction_reset(const char *id)
 			dkim_verifier_free(&result->verifier);
 	}
 	array_clear(&dkim_transaction.results);
+	dkim_transaction.stored_copy = NULL;
+	dkim_transaction.stored_copy_verification_key = NULL;
+	dkim_transaction.stored_copy_authserv_id = NULL;
 	p_clear(dkim_transaction.pool);
 	i_free(dkim_transaction.id);
 	dkim_transaction.id = i_strdup(id);
@@ -184,6 +195,10 @@ struct dkim_stored_mail {
 	struct mailbox *box;
 	struct mailbox_transaction_context *trans;
 	struct mail *mail;
+	/* what our field was made from (NULL: no field); the key is the
+	   transaction's */
+	const char *verification_key;
+	const char *authserv_id;
 };
 
 /* One raw mail user per process for the stored copies, as LMTP keeps one
@@ -318,16 +333,50 @@ static void stored_mail_free(struct dkim_stored_mail **_stored)
 	pool_unref(&stored->pool);
 }
 
-/* Returns the copy to store for this recipient: our field (unless verifier
-   is NULL: no verification, or the message was unreadable) on top, and
+/* Is src the copy stored for an earlier recipient of this transaction with
+   the field this one would get (same verification, same authserv-id)?
+   Then it has no other field claiming our authserv-id either. */
+static bool
+is_stored_copy_with_field(const struct mail *src,
+			  const struct dkim_transaction_result *result,
+			  const char *authserv_id)
+{
+	return src == dkim_transaction.stored_copy &&
+		result != NULL && result->verifier != NULL &&
+		strcmp(result->verification_key,
+		       dkim_transaction.stored_copy_verification_key) == 0 &&
+		strcmp(authserv_id,
+		       dkim_transaction.stored_copy_authserv_id) == 0;
+}
+
+/* Remembers dest, the copy just stored from stored, for the next
+   recipients (see dkim_transaction). */
+static void
+stored_copy_remember(const struct mail *dest,
+		     const struct dkim_stored_mail *stored)
+{
+	if (dest == NULL || stored->verification_key == NULL)
+		return;
+	dkim_transaction.stored_copy = dest;
+	dkim_transaction.stored_copy_verification_key =
+		stored->verification_key;
+	dkim_transaction.stored_copy_authserv_id =
+		p_strdup(dkim_transaction.pool, stored->authserv_id);
+}
+
+/* Returns the copy to store for this recipient: our field (unless result
+   is NULL, verification is off, or the message was unreadable) on top, and
    none of the fields that claim our authserv-id.  NULL to store src as it
    is (also when something failed: logged, and the message is delivered
    without our field). */
 static struct dkim_stored_mail *
 stored_mail_create(struct mail_deliver_context *ctx,
-		   const dkim_verifier *verifier, const char *authserv_id,
+		   const struct dkim_transaction_result *result,
+		   const char *authserv_id,
 		   const struct dkim_verify_settings *set, struct event *event)
 {
+	const dkim_verifier *verifier = result == NULL ? NULL :
+		result->verifier;
 	struct mail *src = ctx->src_mail;
 	struct message_size hdr_size, body_size;
 	struct dkim_stored_mail *stored;
@@ -340,6 +389,13 @@ stored_mail_create(struct mail_deliver_context *ctx,
 	bool crlf;
 	pool_t pool;
 
+	if (is_stored_copy_with_field(src, result, authserv_id)) {
+		/* what the check below would find, without reading the
+		   copy again */
+		e_debug(event, "Storing the message as it is: it is the copy "
+			"stored for an earlier recipient, with the same field");
+		return NULL;
+	}
 	if (mail_get_stream(src, &hdr_size, &body_size, &original) < 0) {
 		e_error(event, "Cannot read the message (%s); storing it "
 			"as it is", mailbox_get_last_internal_error(src->box,
@@ -394,6 +450,10 @@ stored_mail_create(struct mail_deliver_context *ctx,
 	pool = pool_alloconly_create("dkim stored mail", 256);
 	stored = p_new(pool, struct dkim_stored_mail, 1);
 	stored->pool = pool;
+	if (verifier != NULL) {
+		stored->verification_key = result->verification_key;
+		stored->authserv_id = p_strdup(pool, authserv_id);
+	}
 	input = stored_stream_create(original, field, kept_header,
 				     header_size);
 	i_stream_unref(&kept_header);
@@ -444,8 +504,8 @@ deliver_prepare(struct mail_deliver_context *ctx,
 		*summary_r = result->summary;
 		event_add_str(ctx->event, "dkim_result",
 			      dkim_result_name(result->summary->verdict));
-		stored = stored_mail_create(ctx, result->verifier, authserv_id,
-					    &set, event);
+		stored = stored_mail_create(ctx, result, authserv_id, &set,
+					    event);
 	}
 	event_unref(&event);
 	return stored;
@@ -536,9 +596,11 @@ dkim_deliver_mail(struct mail_deliver_context *ctx,
 	   store our copy now, as mail_do_deliver() would. */
 	if (ret <= 0 && !ctx->saved_mail && !ctx->tried_default_save &&
 	    !deliver_is_tempfailed(ctx, *storage_r)) {
-		if (dkim_mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0, NULL,
-				      storage_r) == 0)
+		if (dkim_mail_deliver_save(ctx, ctx->rcpt_default_mailbox, 0,
+					   NULL, storage_r) == 0) {
+			stored_copy_remember(ctx->dest_mail, stored);
 			ret = 1;
+		}
 	}
 	ctx->src_mail = original_mail;
 	stored_mail_free(&stored);

@@ -21,10 +21,6 @@ ext_dkim_load(const struct sieve_extension *ext ATTR_UNUSED, void **context)
 	struct ext_dkim_context *extctx = i_new(struct ext_dkim_context, 1);
 
 	extctx->resolvers = dkim_resolver_set_init();
-	/* Mail plugins are loaded RTLD_GLOBAL before any Sieve instance
-	   exists, so the delivery plugin is found here if it is loaded. */
-	extctx->delivery_summary = (dkim_delivery_summary_func_t *)
-		dlsym(RTLD_DEFAULT, DKIM_DELIVERY_SUMMARY_SYMBOL);
 	*context = extctx;
 	return DKIM_SIEVE_LOAD_OK;
 }
@@ -43,6 +39,20 @@ void ext_dkim_unload(const struct sieve_extension *ext)
 	i_free(extctx);
 }
 
+static dkim_delivery_summary_func_t *
+delivery_summary_func(struct ext_dkim_context *extctx)
+{
+	if (!extctx->delivery_summary_looked_up) {
+		/* Mail plugins are loaded RTLD_GLOBAL before any Sieve
+		   instance exists, so the delivery plugin is found here if
+		   it is loaded. */
+		extctx->delivery_summary = (dkim_delivery_summary_func_t *)
+			dlsym(RTLD_DEFAULT, DKIM_DELIVERY_SUMMARY_SYMBOL);
+		extctx->delivery_summary_looked_up = TRUE;
+	}
+	return extctx->delivery_summary;
+}
+
 static const struct dkim_summary *
 summary_create(const struct sieve_runtime_env *renv,
 	       const struct sieve_extension *ext, pool_t pool)
@@ -54,12 +64,14 @@ summary_create(const struct sieve_runtime_env *renv,
 	struct dkim_summary *summary;
 	struct dkim_verify_settings set;
 	struct event *event = dkim_event_create(renv->event);
+	dkim_delivery_summary_func_t *delivery_summary =
+		delivery_summary_func(extctx);
 	dkim_resolver *resolver;
 
 	dkim_verify_settings_read(eenv->scriptenv->user,
 				  pool_datastack_create(), event, &set);
-	if (extctx->delivery_summary != NULL)
-		delivered = extctx->delivery_summary(mail);
+	if (delivery_summary != NULL)
+		delivered = delivery_summary(mail);
 
 	if (!set.verify) {
 		sieve_runtime_trace(renv, SIEVE_TRLVL_TESTS,

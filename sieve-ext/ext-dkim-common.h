@@ -19,8 +19,11 @@ struct ext_dkim_context {
 	   imapsieve, sieve-filter, or LDA/LMTP without it). */
 	struct dkim_resolver_set *resolvers;
 	/* The delivery plugin's dkim_plugin_delivery_summary(), or NULL when
-	   it is not loaded in this process. */
+	   it is not loaded in this process; looked up when a script first
+	   runs the test (Pigeonhole loads the extension for every recipient,
+	   mostly for scripts that never run it). */
 	dkim_delivery_summary_func_t *delivery_summary;
+	bool delivery_summary_looked_up;
 };
 
 dkim_sieve_load_result_t

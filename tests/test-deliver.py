@@ -4,7 +4,8 @@
 Messages signed by dkimpy, OpenDKIM and our dkim-sign, plus tampered, unsigned, rsa-sha1 and
 forged-Authentication-Results ones, go through LMTP (several recipients per transaction) and
 dovecot-lda. Checked: the Authentication-Results field on every stored copy, one
-verification per LMTP transaction, forged fields with our authserv-id removed and others
+verification per LMTP transaction, later recipients storing the first copy as it is (hard
+links) without reading it again, forged fields with our authserv-id removed and others
 kept, per-user settings from userdb (dkim_verify = no, dkim_min_key_bits, dkim_arc), the
 dkim_verify_finished event as Dovecot's stats service counts and exports it, and a log free
 of errors.
@@ -94,6 +95,7 @@ def check_lmtp(server, sample_messages, expected_events):
     first_copies = {}
     for name, (message, expected) in sample_messages.items():
         before, lines_before = counts(dc), len(server.verify_lines())
+        reused_before = stored_copy_reuses(dc)
         replies = dc.deliver_lmtp(SENDER, [dc.address(u) for u in RECIPIENTS], message)
         tap.ok(all(code == 250 for code, _ in replies.values()),
                f"{name}: LMTP accepted for {len(RECIPIENTS)} recipients", replies)
@@ -108,7 +110,15 @@ def check_lmtp(server, sample_messages, expected_events):
         copies = [dkimplugin.newest_maildir_inode(dc, u) for u in RECIPIENTS]
         tap.ok(len(set(copies)) == 1, f"{name}: later copies are hard links of the first",
                copies)
+        tap.eq(stored_copy_reuses(dc) - reused_before, len(RECIPIENTS) - 1,
+               f"{name}: later recipients store the first copy without reading it again")
     return first_copies
+
+
+def stored_copy_reuses(dc):
+    """How many times the plugin stored the copy of an earlier recipient as it is, known to
+    carry the right field (a debug line; mail_debug is on in the tests)."""
+    return dc.log_text().count("it is the copy stored for an earlier recipient")
 
 
 def expected_verdict(results):

@@ -4,9 +4,10 @@
 The configuration is the shipped conf/90-dkim.conf, included as is. Users' scripts file
 "fail" into Junk (alice), keep only an aligned "pass" for the bank (bob), treat temperror
 gently with a per-user unreachable resolver (carol), sort by verdict with :matches (dave),
-and run with dkim_verify = no (erin). sieve-test must give the verdict delivery gave, decide
-from verification and never from an Authentication-Results field, and honour :domain,
-:selector, :aligned, comparators and match types.
+and run with dkim_verify = no (erin); at delivery the scripts use the delivery plugin's
+verifications. sieve-test must give the verdict delivery gave, decide from verification and
+never from an Authentication-Results field, and honour :domain, :selector, :aligned,
+comparators and match types.
 
 grace runs the bank rule of README.md as it stands: a message signed only by evil.example
 whose From a reader takes for the bank (the spoofed From fields of the security review) has
@@ -239,8 +240,13 @@ def check_delivery(server):
 
     for name, (message, verdict) in samples().items():
         before = {u: folders(dc, u) for u in USERS}
+        lines_before = len(server.verify_lines())
         dc.deliver_lmtp(f"news@{SECURE}", [dc.address(u) for u in USERS], message)
         landed = {u: delivered_to(dc, u, before[u]) for u in USERS}
+        # carol's resolver makes her verification settings differ; erin's is off
+        tap.eq(len(server.verify_lines()) - lines_before, 2,
+               f"{name}: the scripts use the delivery's verifications (2 for {len(USERS)} "
+               "recipients)")
         expected_alice = "Junk" if verdict == "fail" else "INBOX"
         tap.eq(landed["alice"], expected_alice, f"{name}: if dkim \"fail\" -> {expected_alice}")
         tap.eq(landed["dave"], f"dkim-{verdict}",

@@ -60,6 +60,7 @@ import smtpclient
 
 SIEVE_PLUGIN = "/usr/lib/dovecot/modules/lib90_sieve_plugin.so"
 DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
+DOVECOT_LMTP = "/usr/lib/dovecot/lmtp"
 DOVECOT_IMAP = "/usr/lib/dovecot/imap"
 SIEVE_TEST_COMPILE_FAILED = 89
 """sieve-test's exit status when the script does not compile (Dovecot's FATAL_DEFAULT)."""
@@ -159,6 +160,7 @@ class _Syntax23:
     classes answer the same questions, and _config() asks them."""
     preamble = ""
     restart_request_count = "service_count"
+    unlimited_size = "0"
 
     @staticmethod
     def core(full_usernames):
@@ -204,6 +206,7 @@ class _Syntax24:
     """How Dovecot 2.4 spells it: dovecot-2.4-facts.md section 4."""
     preamble = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
     restart_request_count = "restart_request_count"
+    unlimited_size = "unlimited"
 
     @staticmethod
     def core(full_usernames):
