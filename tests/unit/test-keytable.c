@@ -116,6 +116,12 @@ test_spec(void)
 	       "db: data sets are refused by name");
 	tap_ok(dkim_table_spec_parse("refile:", &kind, &path, &error) < 0,
 	       "refile: without a path is refused");
+	tap_ok(dkim_table_spec_parse("dict:proxy::dkim", &kind, &path,
+				     &error) == 0 && kind == DKIM_TABLE_DICT &&
+	       strcmp(path, "proxy::dkim") == 0, "dict: prefix");
+	tap_ok(dkim_table_spec_parse("dict:", &kind, &path, &error) < 0 &&
+	       strstr(error.text, "no dict name") != NULL,
+	       "dict: without a name is refused");
 }
 
 static void
