@@ -155,7 +155,7 @@ test_keytable(void)
 	tap_ok(dkim_keytable_parse("k example.com:sel\n", 18, "KT", &table,
 				   &error) < 0 &&
 	       strstr(error.text, "KT line 1") != NULL &&
-	       strstr(error.text, "DOMAIN:SELECTOR:KEYFILE") != NULL,
+	       strstr(error.text, "DOMAIN:SELECTOR:KEY") != NULL,
 	       "missing key field: error names file, line and format");
 	tap_ok(dkim_keytable_parse("\n\nlonely\n", 9, "KT", &table,
 				   &error) < 0 &&
