@@ -217,7 +217,7 @@ dkim_keyed_lookup(const struct dkim_keyed_reader *reader, const char *key,
 	size_t name_len = strlen(store->name), key_len = strlen(key);
 	size_t id_size = name_len + 1 + key_len;
 	char *id = dkim_malloc(id_size);
-	char *value = NULL;
+	const char *value = NULL;
 
 	memcpy(id, store->name, name_len + 1);
 	memcpy(id + name_len + 1, key, key_len);
@@ -240,11 +240,11 @@ dkim_keyed_lookup(const struct dkim_keyed_reader *reader, const char *key,
 			dkim_error_set(error, "%s: the value of %s is longer "
 				       "than %d bytes", store->name, key,
 				       DKIM_KEYED_MAX_VALUE_SIZE);
-			free(value);
 			free(id);
 			return -1;
 		}
-		entry = cache_put(cache, id, id_size, ret > 0 ? value : NULL,
+		entry = cache_put(cache, id, id_size,
+				  ret > 0 ? dkim_strdup(value) : NULL,
 				  reader->now, reader->ttl_secs);
 	}
 	free(id);

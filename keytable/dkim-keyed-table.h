@@ -51,10 +51,10 @@ struct dkim_keyed_store {
 	 * e.g. "dict:proxy::dkim". */
 	const char *name;
 	/* Looks up `key` (e.g. "dkim/key/sel._domainkey.example.com").
-	 * Returns 1 with *value_r set (malloc()ed, the caller frees it), 0
-	 * when the store has no such key, -1 with error set when the store
-	 * cannot answer. */
-	int (*lookup)(void *context, const char *key, char **value_r,
+	 * Returns 1 with *value_r set (the store's, valid until its next
+	 * lookup: the cache copies it), 0 when the store has no such key,
+	 * -1 with error set when the store cannot answer. */
+	int (*lookup)(void *context, const char *key, const char **value_r,
 		      struct dkim_error *error);
 	void *context;
 };

@@ -33,7 +33,7 @@ store_set(struct test_store *store, const char *key, const char *value)
 }
 
 static int
-store_lookup(void *context, const char *key, char **value_r,
+store_lookup(void *context, const char *key, const char **value_r,
 	     struct dkim_error *error)
 {
 	struct test_store *store = context;
@@ -48,7 +48,7 @@ store_lookup(void *context, const char *key, char **value_r,
 	for (size_t i = 0; i < MAX_ENTRIES && store->keys[i] != NULL; i++) {
 		if (strcmp(store->keys[i], key) == 0 &&
 		    store->values[i] != NULL) {
-			*value_r = strdup(store->values[i]);
+			*value_r = store->values[i];
 			return 1;
 		}
 	}
