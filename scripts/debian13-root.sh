@@ -1,9 +1,10 @@
 #!/bin/sh
 # The Debian 13 (trixie) root in which the tests run a real Dovecot 2.4 on
 # this Debian 12 machine: built with mmdebstrap from the Debian archive apt
-# already uses here, cached outside the clone, refreshed when it is old or
-# trixie has a newer Dovecot.  scripts/in-debian13.sh enters it; nothing
-# ever runs in the cached base itself (each run gets a fresh overlay).
+# already uses here, cached outside the clone, refreshed when it is old,
+# trixie has a newer Dovecot, or it lacks a package the list names.
+# scripts/in-debian13.sh enters it; nothing ever runs in the cached base
+# itself (each run gets a fresh overlay).
 #
 # Usage:
 #   scripts/debian13-root.sh [ensure]     make the base current, print its path
@@ -105,6 +106,17 @@ root_packages() {
 	echo "$("$top/scripts/install-deps.sh" --list) rsync"
 }
 
+# The packages of root_packages() that the base lacks (the list grew since
+# it was built), separated by spaces; nothing when it has them all.
+missing_packages() {
+	installed=$(dpkg-query --admindir="$base/var/lib/dpkg" -W \
+		-f '${Package} ${Status}\n' 2>/dev/null |
+		awk '$2 == "install" && $4 == "installed" { print $1 }')
+	for pkg in $(root_packages); do
+		echo "$installed" | grep -qx "$pkg" || printf '%s ' "$pkg"
+	done
+}
+
 installed_dovecot() {
 	dpkg-query --admindir="$base/var/lib/dpkg" -W -f '${Version}' dovecot-core \
 		2>/dev/null || true
@@ -143,6 +155,8 @@ stale_reason() {
 		echo "cached root older than $max_age_days days: rebuilding"
 	elif [ ! -d "$base" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$(tarball_id)" ]; then
 		echo "extracting the cached root"
+	elif missing=$(missing_packages) && [ -n "$missing" ]; then
+		echo "the cached root lacks ${missing% }: rebuilding"
 	else
 		installed=$(installed_dovecot)
 		available=$(trixie_dovecot)
