@@ -7,6 +7,7 @@
 #include "raw-storage.h"
 #include "dict.h"
 #include "dkim-dovecot-version.h"
+#include "dkim-keyed-table.h"
 #include "dkim-settings.h"
 
 #ifdef DKIM_DOVECOT_24

@@ -43,10 +43,9 @@ void dkim_user_setting_strings_free(const struct dkim_setting_strings **set);
 	}
 extern const struct setting_parser_info dkim_setting_parser_info;
 
-/* The named filter "dkim_dict NAME { dict DRIVER { ... } }" that holds a
-   dict for dkim_keytable / dkim_signingtable = dict:NAME (see
+/* The named filter DKIM_DICT_FILTER_NAME (dkim-keyed-table.h) that holds
+   a dict for dkim_keytable / dkim_signingtable = dict:NAME (see
    dkim-setting-defs.c). */
-#  define DKIM_DICT_FILTER_NAME "dkim_dict"
 struct dkim_dict_settings {
 	pool_t pool;
 	const char *name;

@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "settings-parser.h"
 #include "dkim-dovecot-version.h"
+#include "dkim-keyed-table.h"
 #include "dkim-settings.h"
 
 #undef DEF

@@ -279,26 +279,53 @@ is_list_separator(char c)
 		c == '\n';
 }
 
+char **
+dkim_keyed_names_parse(const char *value)
+{
+	size_t count = 0;
+	char **names = dkim_calloc(strlen(value) / 2 + 2, sizeof(*names));
+
+	for (const char *p = value; *p != '\0';) {
+		while (is_list_separator(*p))
+			p++;
+		const char *end = p;
+		while (*end != '\0' && !is_list_separator(*end))
+			end++;
+		if (end > p) {
+			names[count] = dkim_strndup(p, (size_t)(end - p));
+			dkim_ascii_lowercase(names[count++]);
+		}
+		p = end;
+	}
+	return names;
+}
+
+char *
+dkim_keyed_names_format(const char *const *names)
+{
+	struct dkim_buf buf = { 0 };
+
+	dkim_buf_append_str(&buf, "");
+	for (size_t i = 0; names[i] != NULL; i++) {
+		if (i > 0)
+			dkim_buf_append_str(&buf, ", ");
+		dkim_buf_append_str(&buf, names[i]);
+	}
+	return dkim_buf_steal(&buf);
+}
+
 /* Adds an entry for each name in the list `value`. */
 static int
 add_signing_list(struct dkim_signingtable *table,
 		 const struct dkim_keyed_store *store, const char *pattern,
 		 const char *value, struct dkim_error *error)
 {
-	char *list = dkim_strdup(value), *next;
+	char **names = dkim_keyed_names_parse(value);
 	int ret = 0;
 
-	for (char *name = list; *name != '\0' && ret == 0; name = next) {
-		while (is_list_separator(*name))
-			name++;
-		next = name;
-		while (*next != '\0' && !is_list_separator(*next))
-			next++;
-		if (*next != '\0')
-			*next++ = '\0';
-		if (*name == '\0')
-			continue;
-		char *keyname = store_key_name(store, name, error);
+	for (char **name = names; *name != NULL && ret == 0; name++) {
+		char *keyname = store_key_name(store, *name, error);
+
 		if (keyname == NULL) {
 			ret = -1;
 		} else {
@@ -306,7 +333,7 @@ add_signing_list(struct dkim_signingtable *table,
 			free(keyname);
 		}
 	}
-	free(list);
+	dkim_table_strings_free(&names);
 	return ret;
 }
 
@@ -335,7 +362,7 @@ dkim_keyed_signingtable(const struct dkim_keyed_reader *reader,
 				break;
 		}
 	}
-	dkim_dict_signing_keys_free(&keys);
+	dkim_table_strings_free(&keys);
 	if (ret < 0) {
 		dkim_signingtable_free(&table);
 		return -1;

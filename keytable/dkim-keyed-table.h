@@ -36,6 +36,11 @@
 #define DKIM_KEYED_KEY_PREFIX "dkim/key/"
 #define DKIM_KEYED_NOTE_PREFIX "dkim/note/"
 
+/* Dovecot 2.4 configurations hold the dict of "dict:NAME" in the filter
+ * "dkim_dict NAME { dict DRIVER { ... } }": the plugin opens it from
+ * there, dkim-keys(1) reaches it as "doveadm dict ... dkim_dict/NAME". */
+#define DKIM_DICT_FILTER_NAME "dkim_dict"
+
 /* How long a looked-up entry (or the absence of one) is used without
  * asking the store again, unless configured otherwise. */
 #define DKIM_KEYED_DEFAULT_TTL_SECS 60
@@ -58,6 +63,13 @@ struct dkim_keyed_store {
 		      struct dkim_error *error);
 	void *context;
 };
+
+/* The key names of a dkim/signing/ value: lowercase, in order, empty
+ * items left out.  NULL-terminated; free it with
+ * dkim_table_strings_free(). */
+char **dkim_keyed_names_parse(const char *value);
+/* The value for a list of key names: "name1, name2".  malloc()ed. */
+char *dkim_keyed_names_format(const char *const *names);
 
 struct dkim_keyed_cache;
 

@@ -346,6 +346,18 @@ dkim_keytable_lookup(const struct dkim_keytable *table, const char *name)
 	return NULL;
 }
 
+size_t
+dkim_keytable_count(const struct dkim_keytable *table)
+{
+	return table->count;
+}
+
+const struct dkim_keytable_entry *
+dkim_keytable_entry(const struct dkim_keytable *table, size_t index)
+{
+	return &table->entries[index];
+}
+
 void
 dkim_keytable_free(struct dkim_keytable **_table)
 {
@@ -532,6 +544,18 @@ dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
 	return ret;
 }
 
+size_t
+dkim_signingtable_count(const struct dkim_signingtable *table)
+{
+	return table->count;
+}
+
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index)
+{
+	return &table->entries[index];
+}
+
 void
 dkim_signingtable_free(struct dkim_signingtable **_table)
 {
@@ -699,16 +723,16 @@ dkim_dict_signing_keys(const char *address)
 }
 
 void
-dkim_dict_signing_keys_free(char ***_keys)
+dkim_table_strings_free(char ***_strings)
 {
-	char **keys = *_keys;
+	char **strings = *_strings;
 
-	if (keys == NULL)
+	if (strings == NULL)
 		return;
-	*_keys = NULL;
-	for (char **key = keys; *key != NULL; key++)
-		free(*key);
-	free(keys);
+	*_strings = NULL;
+	for (char **string = strings; *string != NULL; string++)
+		free(*string);
+	free(strings);
 }
 
 static void
@@ -721,7 +745,7 @@ match_dict(const struct dkim_signingtable *table, const char *address,
 		if (match_exact(table, *key, state) && !all_matches)
 			break;
 	}
-	dkim_dict_signing_keys_free(&keys);
+	dkim_table_strings_free(&keys);
 }
 
 size_t
@@ -787,8 +811,8 @@ identity_within(const char *identity, const char *domain)
 		strcasecmp(id_domain + id_len - len, domain) == 0;
 }
 
-static bool
-key_is_file(const char *key)
+bool
+dkim_keytable_key_is_file(const char *key)
 {
 	return key[0] == '/' || strncmp(key, "./", 2) == 0 ||
 		strncmp(key, "../", 3) == 0;
@@ -892,7 +916,7 @@ add_choice(const struct dkim_signingtable_entry *match,
 		dkim_strdup(domain) : dkim_strdup(key->domain);
 	choice->selector = dkim_strdup(key->selector);
 	choice->key = expand_domain(key->key, domain);
-	choice->key_is_file = key_is_file(key->key);
+	choice->key_is_file = dkim_keytable_key_is_file(key->key);
 	choice->identity = NULL;
 	if (match->signer != NULL) {
 		char *identity = expand_domain(match->signer, domain);

@@ -85,6 +85,13 @@ int dkim_keytable_add(struct dkim_keytable *table, const char *name,
 /* The first entry with this name, or NULL. */
 const struct dkim_keytable_entry *
 dkim_keytable_lookup(const struct dkim_keytable *table, const char *name);
+/* The entries in table order: count, and the one at index (< count). */
+size_t dkim_keytable_count(const struct dkim_keytable *table);
+const struct dkim_keytable_entry *
+dkim_keytable_entry(const struct dkim_keytable *table, size_t index);
+/* True if an entry's KEY names a file ("/", "./" or "../" first), false
+ * if it is the key itself. */
+bool dkim_keytable_key_is_file(const char *key);
 void dkim_keytable_free(struct dkim_keytable **table);
 
 /* ------------------------------------------------------------------ */
@@ -105,6 +112,10 @@ int dkim_signingtable_parse(const char *text, size_t size,
 int dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
 			   struct dkim_signingtable **table_r,
 			   struct dkim_error *error);
+/* The entries in table order: count, and the one at index (< count). */
+size_t dkim_signingtable_count(const struct dkim_signingtable *table);
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index);
 
 /* An empty SigningTable of this kind, for entries from a key-value store
  * (DKIM_TABLE_DICT). */
@@ -120,9 +131,10 @@ void dkim_signingtable_add(struct dkim_signingtable *table,
  * sub.example.com unless that has an entry of its own), then "*".  All
  * lowercase; a key that would hold a '/' (a local part with one) is left
  * out, since the store's keys are paths.  Returns a NULL-terminated
- * array; free it with dkim_dict_signing_keys_free(). */
+ * array; free it with dkim_table_strings_free(). */
 char **dkim_dict_signing_keys(const char *address);
-void dkim_dict_signing_keys_free(char ***keys);
+/* Frees a NULL-terminated array of strings and sets *strings to NULL. */
+void dkim_table_strings_free(char ***strings);
 
 /* Most warnings kept for one table; one more then counts the rest. */
 #define DKIM_TABLE_MAX_WARNINGS 10

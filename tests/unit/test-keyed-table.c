@@ -68,7 +68,7 @@ lookup_order(const char *address)
 		snprintf(text + used, sizeof(text) - used, "%s%s",
 			 key == keys ? "" : " ", *key);
 	}
-	dkim_dict_signing_keys_free(&keys);
+	dkim_table_strings_free(&keys);
 	return text;
 }
 
