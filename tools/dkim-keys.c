@@ -461,18 +461,26 @@ find_pending(struct context *ctx, const char *domain)
 	return NULL;
 }
 
+/* A selector of a key in the KeyTable, or of a key file left in the key
+ * directory (a retired key's: its record may still be cached). */
 static bool
 selector_taken(struct context *ctx, const char *domain, const char *selector)
 {
 	size_t count;
 	const struct keys_key *keys = keys_tables_keys(ctx->tables, &count);
+	struct stat st;
+	char path[PATH_MAX];
 
 	for (size_t i = 0; i < count; i++) {
 		if (domain_equal(keys[i].domain, domain) &&
 		    strcasecmp(keys[i].selector, selector) == 0)
 			return true;
 	}
-	return false;
+	if (ctx->options->key_dir == NULL)
+		return false;
+	tool_format_path(path, sizeof(path), "%s/%s/%s.private",
+			 ctx->options->key_dir, domain, selector);
+	return lstat(path, &st) == 0;
 }
 
 /* The date (UTC), then "b".."z" when that is taken. */

@@ -66,6 +66,13 @@ class KeyDirectory:
             self.publish(domain, selector, key)
         return key
 
+    def mkdir(self, name):
+        """A subdirectory (mode 0700, the run user's); returns its path."""
+        directory = self.path(name)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self._own(directory)
+        return directory
+
     def copy_key(self, source, name):
         """Installs a copy of the key file `source` as `name` (mode 0600, run user's)."""
         target = self.path(name)
