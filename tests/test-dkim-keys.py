@@ -11,7 +11,6 @@ stays published), retire (refused for a key in use and in the grace period, then
 an Ed25519 key beside the RSA one (two signatures), and status reporting what is wrong (a
 record of another key, DNS gone). The tool runs as the user the signing processes run as.
 """
-import os
 
 import dkimkeys
 import dovecot

@@ -87,6 +87,11 @@ def status_rows(output):
     return rows
 
 
+def shipped_schema():
+    """conf/dkim-dict-pgsql.sql, the tables for PostgreSQL."""
+    return os.path.join(dkimtools.SRCDIR, "conf", "dkim-dict-pgsql.sql")
+
+
 def shipped_dict_conf(pg, password, write):
     """The shipped 92-dkim-dict.conf for the running Dovecot, connected to the database
     DATABASE of `pg` (postgres.PostgresServer) as DATABASE_USER with `password`, instead of
@@ -94,7 +99,7 @@ def shipped_dict_conf(pg, password, write):
     read it and returns its path; the config's path is returned. On 2.3 the map file
     (dkim-dict-pgsql.conf.ext) is written beside it, as the config names it."""
     def replace(pattern, replacement, text, what):
-        changed, count = re.subn(pattern, replacement, text, flags=re.S | re.M)
+        changed, count = re.subn(pattern, replacement, text, flags=re.M)
         if count != 1:
             raise procutil.HarnessError(f"the shipped {what} no longer has the example "
                                         f"connection this test replaces ({pattern!r})")
@@ -111,12 +116,38 @@ def shipped_dict_conf(pg, password, write):
         conf = replace(r"pgsql:/etc/dovecot/dkim-dict-pgsql\.conf\.ext", f"pgsql:{path}",
                        conf, "92-dkim-dict.conf")
     else:
-        conf = replace(r"pgsql localhost \{\s*parameters \{.*?\}",
+        conf = replace(r"pgsql localhost \{\s*parameters \{[^}]*\}",
                        f"pgsql 127.0.0.1 {{\n      parameters {{\n        port = {pg.port}\n"
                        f"        dbname = {DATABASE}\n        user = {DATABASE_USER}\n"
                        f"        password = {password}\n      }}",
                        conf, "92-dkim-dict.conf")
     return write("92-dkim-dict.conf", conf)
+
+
+def shipped_dict_server(conf_path):
+    """The dict server's dicts of a config made by shipped_dict_conf(), for
+    dovecot.Settings.dict_server: on 2.3 {"dkim": the URI in `dict { }`}, on 2.4 {"dkim":
+    the body of `dict dkim { }` in `dict_server { }`}."""
+    conf = read_file(conf_path)
+    if dovecot.version_name() == "2.3":
+        found = re.search(r"^dict \{\n\s*dkim = (\S+)\n\}", conf, re.M)
+        if not found:
+            raise procutil.HarnessError(f"{conf_path}: no dict {{ dkim = URI }}")
+        return {"dkim": {"2.3": found[1]}}
+    start = conf.find("dict_server {\n  dict dkim {\n")
+    if start < 0:
+        raise procutil.HarnessError(f"{conf_path}: no dict_server {{ dict dkim {{ }} }}")
+    body_start = conf.index("\n", conf.index("dict dkim {", start)) + 1
+    depth, pos = 1, body_start
+    while depth > 0:
+        pos = min(p for p in (conf.find("{", pos), conf.find("}", pos), len(conf))
+                  if p >= 0)
+        if pos == len(conf):
+            raise procutil.HarnessError(f"{conf_path}: unbalanced braces")
+        depth += 1 if conf[pos] == "{" else -1
+        pos += 1
+    body = conf[body_start:conf.rindex("\n", body_start, pos) + 1]
+    return {"dkim": {"2.4": "\n".join(line[4:] for line in body.splitlines()) + "\n"}}
 
 
 def dict_spec(name="dkim"):
