@@ -85,6 +85,8 @@ def main():
                 errors = dc.error_lines(allow=OUTAGE_ERRORS)
                 tap.ok(not errors, f"server {name}: no errors but the outage's, no panics",
                        "\n".join(errors))
+                tap.ok("PRIVATE KEY" not in dc.log_text(),
+                       f"server {name}: no private key in its log (mail_debug = yes)")
 
 
 def sql_literal(text):
