@@ -12,12 +12,21 @@ classes, DKIM-Signature fields removed as the runner contract says):
 3. the OpenSSL RSA-2048 signing lower bound for the same class (../shared/bench
    build/openssl_lb sign), and the ratio of 2. to it.
 
+With --tables, instead: the plugin with the key in KeyTable/SigningTable files against the
+plugin with both tables and the key in PostgreSQL, read through Dovecot's dict server
+(the shipped conf/dovecot-*/92-dkim-dict.conf setup, a private cluster from
+tests/lib/postgres.py), same messages, rounds interleaved. Each connection's submission
+process caches the lookups (dkim_table_cache_ttl), so every message but a connection's
+first is signed with a warm cache; the plugin time is the median over messages.
+
 Run from the project root after building (the plugin is taken from the build dir):
 
     /usr/bin/python3 bench/submission-bench.py --builddir _build [--messages 600]
+    /usr/bin/python3 bench/submission-bench.py --builddir _build --tables
 
-Needs the Debian packages the tests need (dovecot-submissiond, python3) and a built
-../shared/bench (its run.sh builds openssl_lb and the corpus).
+Needs the Debian packages the tests need (dovecot-submissiond, python3; for --tables
+postgresql and dovecot-pgsql) and a built ../shared/bench (its run.sh builds openssl_lb
+and the corpus).
 """
 import argparse
 import os
@@ -29,8 +38,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+# where tests/lib finds the shipped configuration
+os.environ.setdefault("DKIM_TOP_SRCDIR", os.path.dirname(HERE))
 
-import dovecot            # noqa: E402  (tests/lib is not an installed package)
+import dkimkeys           # noqa: E402  (tests/lib is not an installed package)
+import dovecot            # noqa: E402
+import postgres           # noqa: E402
 import smtpclient         # noqa: E402
 import smtplib            # noqa: E402
 import smtpsink           # noqa: E402
@@ -112,12 +125,14 @@ def lower_bound_ms(shared_bench, name, runs=3):
     return min(times)
 
 
-def measure(args, sink, messages, plugin, plugin_settings):
-    """One Dovecot run: (msg/s, plugin median ms or None)."""
+def measure(args, sink, messages, plugin, plugin_settings, **settings):
+    """One Dovecot run: (msg/s, plugin median ms or None). `settings`: more
+    dovecot.Settings (those of the dict tables)."""
     with dovecot.Dovecot(relay_port=sink.port, users=(USER,), full_usernames=True,
                          submission_plugins=[plugin] if plugin else [],
                          plugin_settings=plugin_settings, dovecot_settings={"mail_debug": False},
-                         metrics=[dovecot.Metric("dkim_sign", "event=dkim_sign_finished")]) as dc:
+                         metrics=[dovecot.Metric("dkim_sign", "event=dkim_sign_finished")],
+                         **settings) as dc:
         warm_up = messages[:args.clients * 5]
         submit_all(dc, warm_up, args.clients)
         sink.wait_for(len(warm_up), timeout=120)
@@ -136,13 +151,92 @@ def median(values):
     return sorted(values)[len(values) // 2]
 
 
+def plugin_path(args):
+    return os.path.join(args.builddir, "submission-plugin", ".libs",
+                        "lib95_submission_dkim_plugin.so")
+
+
+def class_messages(args, name):
+    settings, messages = read_class(os.path.join(args.shared_bench, "corpus"), name)
+    return settings, (messages * (args.messages // len(messages) + 1))[:args.messages]
+
+
+def signing_settings(settings):
+    """How the corpus class signs (the key aside)."""
+    return {"dkim_sign_canonicalization": settings["canonicalization"],
+            "dkim_sign_headers": settings["headers"]}
+
+
+def bench_tables(args, name, sink, pg, dict_conf, keys):
+    """Rounds of: tables in files, tables in PostgreSQL through the dict (order rotated)."""
+    settings, messages = class_messages(args, name)
+    domain, selector = settings["domain"], settings["selector"]
+    key = keys.copy_key(os.path.join(args.shared_bench, "corpus", settings["private_key"]),
+                        f"{name}.private")
+    keyname = f"{selector}._domainkey.{domain}"
+    keytable = keys.write(f"{name}.KeyTable", f"{keyname} {domain}:{selector}:{key}\n")
+    signingtable = keys.write(f"{name}.SigningTable", f"{domain} {keyname}\n")
+    with open(key, encoding="ascii") as handle:
+        pem = handle.read()
+    pg.psql(dkimkeys.DATABASE, "DELETE FROM dkim_key; DELETE FROM dkim_signing;\n"
+            f"INSERT INTO dkim_key VALUES ('{keyname}', '{domain}:{selector}:{pem}');\n"
+            f"INSERT INTO dkim_signing VALUES ('{domain}', '{keyname}');\n")
+    configs = {
+        "files": {"plugin_settings": {"dkim_keytable": keytable,
+                                      "dkim_signingtable": signingtable}},
+        "dict": dkimkeys.dict_dovecot_settings(dict_conf),
+    }
+    rounds = []
+    for number in range(args.rounds):
+        result = {}
+        for config in (["files", "dict"] if number % 2 == 0 else ["dict", "files"]):
+            dovecot_settings = dict(configs[config])
+            dovecot_settings["plugin_settings"] = {
+                **signing_settings(settings), **dovecot_settings["plugin_settings"]}
+            rate, median_ms = measure(args, sink, messages, plugin_path(args),
+                                      **dovecot_settings)
+            result[f"msgs_{config}"] = rate
+            result[f"ms_{config}"] = median_ms
+            # progress, and the rounds behind the medians
+            print(f"{name}, round {number + 1}, tables in {config}: {rate:.0f} msg/s, "
+                  f"plugin {median_ms:.3f} ms/msg", file=sys.stderr)
+        rounds.append(result)
+    summary = {key: median([r[key] for r in rounds]) for key in rounds[0]}
+    summary["throughput_ratio"] = median([r["msgs_dict"] / r["msgs_files"] for r in rounds])
+    summary["time_ratio"] = median([r["ms_dict"] / r["ms_files"] for r in rounds])
+    summary.update({"class": name, "messages": len(messages),
+                    "mean_bytes": int(settings["mean_bytes"])})
+    return summary
+
+
+def run_tables(args, sink):
+    results = []
+    password = "bench"
+    with postgres.PostgresServer() as pg, submission_signing.KeyDirectory(
+            submission_signing.dovecot_run_user()) as keys:
+        pg.create_database(dkimkeys.DATABASE, dkimkeys.DATABASE_USER, password)
+        pg.run_file(dkimkeys.DATABASE, dkimkeys.shipped_schema(), dkimkeys.DATABASE_USER)
+        dict_conf = dkimkeys.shipped_dict_conf(
+            pg, password, lambda name, text: keys.write(name, text, 0o644))
+        for name in args.classes.split(","):
+            results.append(bench_tables(args, name, sink, pg, dict_conf, keys))
+    print("| class | mean size | msg/s, tables in files | msg/s, tables in PostgreSQL "
+          "| dict ÷ files | plugin ms/msg, files | plugin ms/msg, dict | dict ÷ files |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['class']} | {r['mean_bytes']} B | {r['msgs_files']:.0f} "
+              f"| {r['msgs_dict']:.0f} | {r['throughput_ratio']:.3f} | {r['ms_files']:.3f} "
+              f"| {r['ms_dict']:.3f} | {r['time_ratio']:.3f} |")
+    print(f"\nMedians over {args.rounds} rounds (order alternated); {results[0]['messages']} "
+          f"messages per class, configuration and round, {args.clients} parallel connections. "
+          "Ratios: median over rounds of the ratio within the round.")
+
+
 def bench_class(args, name, sink):
     """Rounds of: without plugin, with plugin, OpenSSL lower bound (order rotated), so
     that each ratio compares measurements taken close together on a noisy machine."""
-    settings, messages = read_class(os.path.join(args.shared_bench, "corpus"), name)
-    messages = (messages * (args.messages // len(messages) + 1))[:args.messages]
-    plugin = os.path.join(args.builddir, "submission-plugin", ".libs",
-                          "lib95_submission_dkim_plugin.so")
+    settings, messages = class_messages(args, name)
+    plugin = plugin_path(args)
     rounds = []
     with submission_signing.KeyDirectory(submission_signing.dovecot_run_user()) as keys:
         key = keys.copy_key(os.path.join(args.shared_bench, "corpus",
@@ -151,8 +245,7 @@ def bench_class(args, name, sink):
             "dkim_sign_domain": settings["domain"],
             "dkim_sign_selector": settings["selector"],
             "dkim_sign_key": key,
-            "dkim_sign_canonicalization": settings["canonicalization"],
-            "dkim_sign_headers": settings["headers"]}
+            **signing_settings(settings)}
         for number in range(args.rounds):
             steps = ["without", "with", "lb"]
             steps = steps[number % 3:] + steps[:number % 3]
@@ -187,10 +280,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds; every figure is the median over them (default 5)")
     parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument("--tables", action="store_true",
+                        help="compare tables in files with tables in PostgreSQL (dict)")
     args = parser.parse_args()
     args.builddir = os.path.abspath(args.builddir)
     os.environ["DKIM_TOP_BUILDDIR"] = args.builddir
 
+    if args.tables:
+        with smtpsink.SmtpSink() as sink:
+            run_tables(args, sink)
+        return
     results = []
     with smtpsink.SmtpSink() as sink:
         for name in args.classes.split(","):

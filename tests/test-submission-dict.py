@@ -40,7 +40,6 @@ USERDB = {CAROL: {"dkim_table_cache_ttl": "1h"},
 USERS = (ALICE, DAVE, BOB, CAROL, ERIN, URSULA)
 # Expected while PostgreSQL is down (and the plugin's failures tested on purpose).
 OUTAGE_ERRORS = [r"dkim: signing failed", r"pgsql", r"dict", r"sql"]
-DKIM_DICT_24 = "dkim_dict dkim {\n  dict proxy {\n    name = dkim\n  }\n}\n"
 
 
 def main():
@@ -52,6 +51,8 @@ def main():
         conf = dkimkeys.shipped_dict_conf(pg, password,
                                           lambda name, text: keys.write(name, text, 0o644))
         insert_first_domains(pg, keys)
+        server_b = dkimkeys.dict_dovecot_settings(conf)
+        server_b["plugin_settings"]["dkim_table_cache_ttl"] = f"{TTL}s"
         with nsd.NsdServer(keys.records) as dns, smtpsink.SmtpSink() as sink, \
                 dovecot.Dovecot(relay_port=sink.port, submission_plugins=[ss.PLUGIN],
                                 users=USERS, userdb_fields=USERDB, full_usernames=True,
@@ -59,12 +60,7 @@ def main():
                                 plugin_settings={"dkim_table_cache_ttl": f"{TTL}s"}) as a, \
                 dovecot.Dovecot(relay_port=sink.port, submission_plugins=[ss.PLUGIN],
                                 users=USERS, userdb_fields=USERDB, full_usernames=True,
-                                dict_server=dkimkeys.shipped_dict_server(conf),
-                                plugin_settings={
-                                    "dkim_keytable": dkimkeys.dict_spec(),
-                                    "dkim_signingtable": dkimkeys.dict_spec(),
-                                    "dkim_table_cache_ttl": f"{TTL}s"},
-                                raw_config={"2.3": "", "2.4": DKIM_DICT_24}) as b:
+                                **server_b) as b:
             servers = {"A": a, "B": b}
             try:
                 check_inserted(servers, sink, dns)

@@ -150,6 +150,18 @@ def shipped_dict_server(conf_path):
     return {"dkim": {"2.4": "\n".join(line[4:] for line in body.splitlines()) + "\n"}}
 
 
+def dict_dovecot_settings(conf_path):
+    """dovecot.Dovecot keyword arguments that make an instance read both tables from the
+    dict server's dict "dkim", as the config made by shipped_dict_conf() does, but stated
+    through the harness (dict_server; on 2.4 the dkim_dict filter)."""
+    return {
+        "dict_server": shipped_dict_server(conf_path),
+        "raw_config": {"2.3": "",
+                       "2.4": "dkim_dict dkim {\n  dict proxy {\n    name = dkim\n  }\n}\n"},
+        "plugin_settings": {"dkim_keytable": dict_spec(), "dkim_signingtable": dict_spec()},
+    }
+
+
 def dict_spec(name="dkim"):
     """The table setting for the dict server's dict `name` as 92-dkim-dict.conf reaches it:
     the proxy URI on 2.3, the dkim_dict filter of that name on 2.4."""
