@@ -79,7 +79,8 @@ main(int argc, char *argv[])
 			break;
 		case 'b':
 			bits = (unsigned)tool_parse_number(usage, "-b", optarg,
-							   1024, 8192);
+							   TOOL_KEYGEN_MIN_RSA_BITS,
+							   TOOL_KEYGEN_MAX_RSA_BITS);
 			bits_given = true;
 			break;
 		case 'D':

@@ -849,7 +849,7 @@ parse_options(int argc, char *argv[], struct options *options)
 {
 	int opt;
 
-	options->dns_timeout_msecs = 5000;
+	options->dns_timeout_msecs = TOOL_DNS_TIMEOUT_DEFAULT_SECS * 1000;
 	options->bits = TOOL_KEYGEN_DEFAULT_RSA_BITS;
 	options->grace_days = DEFAULT_GRACE_DAYS;
 	opterr = 0;
@@ -870,7 +870,8 @@ parse_options(int argc, char *argv[], struct options *options)
 		case OPT_DNS_TIMEOUT:
 			options->dns_timeout_msecs = 1000 *
 				(unsigned)tool_parse_number(usage,
-					"--dns-timeout", optarg, 1, 600);
+					"--dns-timeout", optarg, 1,
+					TOOL_DNS_TIMEOUT_MAX_SECS);
 			break;
 		case OPT_DOVEADM_CONFIG:
 			options->doveadm_config = optarg;
@@ -889,7 +890,8 @@ parse_options(int argc, char *argv[], struct options *options)
 			break;
 		case 'b':
 			options->bits = (unsigned)tool_parse_number(usage,
-				"-b", optarg, 1024, 8192);
+				"-b", optarg, TOOL_KEYGEN_MIN_RSA_BITS,
+				TOOL_KEYGEN_MAX_RSA_BITS);
 			options->bits_given = true;
 			break;
 		case 's':

@@ -246,16 +246,25 @@ add_model_signing(struct keys_tables *tables, const char *pattern,
 	tables->signing_lines[tables->signing_count++] = line;
 }
 
+/* Reads the table file again; returns its text (NULL on failure). */
+static char *
+file_reread(struct keys_store *store, size_t *size_r,
+	    struct dkim_error *error)
+{
+	return file_read_lines(store, error) < 0 ? NULL :
+		file_text(store, size_r);
+}
+
 static int
 read_file_keys(struct keys_tables *tables, struct dkim_error *error)
 {
 	struct keys_store *store = &tables->keys_store;
 	struct dkim_keytable *table;
 	size_t size;
+	char *text = file_reread(store, &size, error);
 
-	if (file_read_lines(store, error) < 0)
+	if (text == NULL)
 		return -1;
-	char *text = file_text(store, &size);
 	int ret = dkim_keytable_parse(text, size, store->path, &table, error);
 	free(text);
 	if (ret < 0)
@@ -278,10 +287,10 @@ read_file_signing(struct keys_tables *tables, struct dkim_error *error)
 	struct keys_store *store = &tables->signing_store;
 	struct dkim_signingtable *table;
 	size_t size;
+	char *text = file_reread(store, &size, error);
 
-	if (file_read_lines(store, error) < 0)
+	if (text == NULL)
 		return -1;
-	char *text = file_text(store, &size);
 	int ret = dkim_signingtable_parse(text, size, store->kind, store->path,
 					  &table, error);
 	free(text);

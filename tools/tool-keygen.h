@@ -5,8 +5,11 @@
 
 #include <stdbool.h>
 
-/* The default size of a new RSA key. */
+/* The default size of a new RSA key, and the sizes accepted (RFC 8301
+ * requires 1024 bits at least; more than 8192 nobody verifies). */
 #define TOOL_KEYGEN_DEFAULT_RSA_BITS 2048
+#define TOOL_KEYGEN_MIN_RSA_BITS 1024
+#define TOOL_KEYGEN_MAX_RSA_BITS 8192
 
 /* A new private key in PEM (PKCS#8): Ed25519, or RSA of `bits`.  Returns a
  * malloc()ed string, or NULL when OpenSSL fails.  Wipe it with
