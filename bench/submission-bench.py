@@ -74,6 +74,19 @@ def strip_signatures(message):
     return b"\r\n".join(kept) + b"\r\n\r\n" + body
 
 
+def login(dc):
+    """A submission connection, logged in as USER (use it with `with`)."""
+    smtp = smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=120)
+    smtp.ehlo("bench.test.example")
+    smtp.login(USER, dc.settings.password)
+    return smtp
+
+
+def send_all(smtp, messages):
+    for message in messages:
+        smtpclient.send(smtp, USER, ["sink@remote.example"], message)
+
+
 def submit_all(dc, messages, clients):
     """Sends every message once over `clients` parallel connections; returns seconds."""
     chunks = [messages[i::clients] for i in range(clients)]
@@ -81,11 +94,8 @@ def submit_all(dc, messages, clients):
 
     def work(chunk):
         try:
-            with smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=120) as smtp:
-                smtp.ehlo("bench.test.example")
-                smtp.login(USER, dc.settings.password)
-                for message in chunk:
-                    smtpclient.send(smtp, USER, ["sink@remote.example"], message)
+            with login(dc) as smtp:
+                send_all(smtp, chunk)
         except Exception as exc:  # noqa: BLE001 - reported after the run
             errors.append(exc)
 
@@ -111,15 +121,11 @@ def submit_twice(dc, sink, messages, clients):
 
     def work(chunk):
         try:
-            with smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=120) as smtp:
-                smtp.ehlo("bench.test.example")
-                smtp.login(USER, dc.settings.password)
-                for number in range(2):
-                    for message in chunk:
-                        smtpclient.send(smtp, USER, ["sink@remote.example"], message)
-                    if number == 0:
-                        between.wait(600)   # first pass done
-                        between.wait(600)   # stats taken: go
+            with login(dc) as smtp:
+                send_all(smtp, chunk)
+                between.wait(600)   # first pass done
+                between.wait(600)   # stats taken: go
+                send_all(smtp, chunk)
         except Exception as exc:  # noqa: BLE001 - reported after the run
             errors.append(exc)
             between.abort()
