@@ -12,12 +12,23 @@ classes, DKIM-Signature fields removed as the runner contract says):
 3. the OpenSSL RSA-2048 signing lower bound for the same class (../shared/bench
    build/openssl_lb sign), and the ratio of 2. to it.
 
+With --tables, instead: the plugin with the key in KeyTable/SigningTable files against the
+plugin with both tables and the key in PostgreSQL, read through Dovecot's dict server
+(the shipped conf/dovecot-*/92-dkim-dict.conf setup, a private cluster from
+tests/lib/postgres.py), same messages, rounds interleaved. Each connection sends its share
+of the messages twice, in one submission process: the first pass meets every From address
+for the first time in that process (a dict: table then asks the dict for the address, the
+domain and key being cached after the first message), the second pass finds every lookup
+in the process's cache (dkim_table_cache_ttl): the warm cache.
+
 Run from the project root after building (the plugin is taken from the build dir):
 
     /usr/bin/python3 bench/submission-bench.py --builddir _build [--messages 600]
+    /usr/bin/python3 bench/submission-bench.py --builddir _build --tables
 
-Needs the Debian packages the tests need (dovecot-submissiond, python3) and a built
-../shared/bench (its run.sh builds openssl_lb and the corpus).
+Needs the Debian packages the tests need (dovecot-submissiond, python3; for --tables
+postgresql and dovecot-pgsql) and a built ../shared/bench (its run.sh builds openssl_lb
+and the corpus).
 """
 import argparse
 import os
@@ -29,8 +40,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+# where tests/lib finds the shipped configuration
+os.environ.setdefault("DKIM_TOP_SRCDIR", os.path.dirname(HERE))
 
-import dovecot            # noqa: E402  (tests/lib is not an installed package)
+import dkimkeys           # noqa: E402  (tests/lib is not an installed package)
+import dovecot            # noqa: E402
+import postgres           # noqa: E402
 import smtpclient         # noqa: E402
 import smtplib            # noqa: E402
 import smtpsink           # noqa: E402
@@ -59,6 +74,19 @@ def strip_signatures(message):
     return b"\r\n".join(kept) + b"\r\n\r\n" + body
 
 
+def login(dc):
+    """A submission connection, logged in as USER (use it with `with`)."""
+    smtp = smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=120)
+    smtp.ehlo("bench.test.example")
+    smtp.login(USER, dc.settings.password)
+    return smtp
+
+
+def send_all(smtp, messages):
+    for message in messages:
+        smtpclient.send(smtp, USER, ["sink@remote.example"], message)
+
+
 def submit_all(dc, messages, clients):
     """Sends every message once over `clients` parallel connections; returns seconds."""
     chunks = [messages[i::clients] for i in range(clients)]
@@ -66,11 +94,8 @@ def submit_all(dc, messages, clients):
 
     def work(chunk):
         try:
-            with smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=120) as smtp:
-                smtp.ehlo("bench.test.example")
-                smtp.login(USER, dc.settings.password)
-                for message in chunk:
-                    smtpclient.send(smtp, USER, ["sink@remote.example"], message)
+            with login(dc) as smtp:
+                send_all(smtp, chunk)
         except Exception as exc:  # noqa: BLE001 - reported after the run
             errors.append(exc)
 
@@ -86,9 +111,60 @@ def submit_all(dc, messages, clients):
     return elapsed
 
 
-def stats_durations(dc):
-    """{field: value} of the dkim_sign metric (durations in microseconds)."""
-    dump = subprocess.run(["doveadm", "-c", dc.config_file, "stats", "dump"],
+def submit_twice(dc, sink, messages, clients):
+    """Each of `clients` connections sends its share of the messages, waits for the others,
+    then sends it again. Returns [(msg/s, plugin median ms)] of the two passes (the stats
+    are reset between them)."""
+    chunks = [messages[i::clients] for i in range(clients)]
+    between = threading.Barrier(clients + 1)
+    errors = []
+
+    def work(chunk):
+        try:
+            with login(dc) as smtp:
+                send_all(smtp, chunk)
+                between.wait(600)   # first pass done
+                between.wait(600)   # stats taken: go
+                send_all(smtp, chunk)
+        except Exception as exc:  # noqa: BLE001 - reported after the run
+            errors.append(exc)
+            between.abort()
+
+    threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+    passes = []
+    try:
+        start = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for number in range(2):
+            if number == 0:
+                between.wait(600)
+            else:
+                for thread in threads:
+                    thread.join()
+            elapsed = time.monotonic() - start
+            sink.wait_for(len(messages), timeout=300)
+            sink.clear()
+            time.sleep(0.5)     # the last events on their way to the stats process
+            passes.append((len(messages) / elapsed,
+                           float(stats_durations(dc, reset=True)["median"]) / 1000))
+            if number == 0:
+                start = time.monotonic()
+                between.wait(600)
+    except threading.BrokenBarrierError:
+        pass
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"submission failed: {errors[0]!r}")
+    return passes
+
+
+def stats_durations(dc, reset=False):
+    """{field: value} of the dkim_sign metric (durations in microseconds); with `reset`, the
+    metric starts again from zero."""
+    dump = subprocess.run(["doveadm", "-c", dc.config_file, "stats", "dump",
+                           *(["-r"] if reset else [])],
                           capture_output=True, text=True, check=True, timeout=30)
     rows = [row.split("\t") for row in dump.stdout.splitlines()]
     for row in rows[1:]:
@@ -136,13 +212,110 @@ def median(values):
     return sorted(values)[len(values) // 2]
 
 
+def plugin_path(args):
+    return os.path.join(args.builddir, "submission-plugin", ".libs",
+                        "lib95_submission_dkim_plugin.so")
+
+
+def class_messages(args, name):
+    settings, messages = read_class(os.path.join(args.shared_bench, "corpus"), name)
+    return settings, (messages * (args.messages // len(messages) + 1))[:args.messages]
+
+
+def signing_settings(settings):
+    """How the corpus class signs (the key aside)."""
+    return {"dkim_sign_canonicalization": settings["canonicalization"],
+            "dkim_sign_headers": settings["headers"]}
+
+
+def bench_tables(args, name, sink, pg, dict_conf, keys):
+    """Rounds of: tables in files, tables in PostgreSQL through the dict (order rotated),
+    each with both passes of submit_twice()."""
+    settings, messages = class_messages(args, name)
+    domain, selector = settings["domain"], settings["selector"]
+    key = keys.copy_key(os.path.join(args.shared_bench, "corpus", settings["private_key"]),
+                        f"{name}.private")
+    keyname = f"{selector}._domainkey.{domain}"
+    keytable = keys.write(f"{name}.KeyTable", f"{keyname} {domain}:{selector}:{key}\n")
+    signingtable = keys.write(f"{name}.SigningTable", f"{domain} {keyname}\n")
+    with open(key, encoding="ascii") as handle:
+        pem = handle.read()
+    pg.psql(dkimkeys.DATABASE, "DELETE FROM dkim_key; DELETE FROM dkim_signing;\n"
+            f"INSERT INTO dkim_key VALUES ('{keyname}', '{domain}:{selector}:{pem}');\n"
+            f"INSERT INTO dkim_signing VALUES ('{domain}', '{keyname}');\n")
+    configs = {
+        "files": {"plugin_settings": {"dkim_keytable": keytable,
+                                      "dkim_signingtable": signingtable}},
+        "dict": dkimkeys.dict_dovecot_settings(dict_conf),
+    }
+    rounds = []
+    for number in range(args.rounds):
+        result = {}
+        for config in (["files", "dict"] if number % 2 == 0 else ["dict", "files"]):
+            dovecot_settings = dict(configs[config])
+            dovecot_settings["plugin_settings"] = {
+                **signing_settings(settings), **dovecot_settings["plugin_settings"]}
+            with dovecot.Dovecot(relay_port=sink.port, users=(USER,), full_usernames=True,
+                                 submission_plugins=[plugin_path(args)],
+                                 dovecot_settings={"mail_debug": False},
+                                 metrics=[dovecot.Metric("dkim_sign",
+                                                         "event=dkim_sign_finished")],
+                                 **dovecot_settings) as dc:
+                passes = submit_twice(dc, sink, messages, args.clients)
+                errors = dc.error_lines()
+                if errors:
+                    raise RuntimeError("Dovecot logged errors:\n" + "\n".join(errors[:5]))
+            for label, (rate, median_ms) in zip(("new", "warm"), passes):
+                result[f"msgs_{label}_{config}"] = rate
+                result[f"ms_{label}_{config}"] = median_ms
+                # progress, and the rounds behind the medians
+                print(f"{name}, round {number + 1}, tables in {config}, {label} senders: "
+                      f"{rate:.0f} msg/s, plugin {median_ms:.3f} ms/msg", file=sys.stderr)
+        rounds.append(result)
+    summary = {key: median([r[key] for r in rounds]) for key in rounds[0]}
+    for label in ("new", "warm"):
+        summary[f"throughput_ratio_{label}"] = median(
+            [r[f"msgs_{label}_dict"] / r[f"msgs_{label}_files"] for r in rounds])
+        summary[f"time_ratio_{label}"] = median(
+            [r[f"ms_{label}_dict"] / r[f"ms_{label}_files"] for r in rounds])
+    summary.update({"class": name, "messages": len(messages),
+                    "mean_bytes": int(settings["mean_bytes"])})
+    return summary
+
+
+def run_tables(args, sink):
+    results = []
+    password = "bench"
+    with postgres.PostgresServer() as pg, submission_signing.KeyDirectory(
+            submission_signing.dovecot_run_user()) as keys:
+        pg.create_database(dkimkeys.DATABASE, dkimkeys.DATABASE_USER, password)
+        pg.run_file(dkimkeys.DATABASE, dkimkeys.shipped_schema(), dkimkeys.DATABASE_USER)
+        dict_conf = dkimkeys.shipped_dict_conf(
+            pg, password, lambda name, text: keys.write(name, text, 0o644))
+        for name in args.classes.split(","):
+            results.append(bench_tables(args, name, sink, pg, dict_conf, keys))
+    print("| class | mean size | cache | msg/s, tables in files | msg/s, tables in "
+          "PostgreSQL | dict ÷ files | plugin ms/msg, files | plugin ms/msg, dict "
+          "| dict ÷ files |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        for label in ("warm", "new"):
+            print(f"| {r['class']} | {r['mean_bytes']} B | {label} "
+                  f"| {r[f'msgs_{label}_files']:.0f} | {r[f'msgs_{label}_dict']:.0f} "
+                  f"| {r[f'throughput_ratio_{label}']:.3f} | {r[f'ms_{label}_files']:.3f} "
+                  f"| {r[f'ms_{label}_dict']:.3f} | {r[f'time_ratio_{label}']:.3f} |")
+    print(f"\nMedians over {args.rounds} rounds (order alternated); {results[0]['messages']} "
+          f"messages per class, configuration, pass and round, {args.clients} parallel "
+          "connections. Cache \"new\": the first pass (each From address new to the "
+          "process); \"warm\": the second. Ratios: median over rounds of the ratio within "
+          "the round.")
+
+
 def bench_class(args, name, sink):
     """Rounds of: without plugin, with plugin, OpenSSL lower bound (order rotated), so
     that each ratio compares measurements taken close together on a noisy machine."""
-    settings, messages = read_class(os.path.join(args.shared_bench, "corpus"), name)
-    messages = (messages * (args.messages // len(messages) + 1))[:args.messages]
-    plugin = os.path.join(args.builddir, "submission-plugin", ".libs",
-                          "lib95_submission_dkim_plugin.so")
+    settings, messages = class_messages(args, name)
+    plugin = plugin_path(args)
     rounds = []
     with submission_signing.KeyDirectory(submission_signing.dovecot_run_user()) as keys:
         key = keys.copy_key(os.path.join(args.shared_bench, "corpus",
@@ -151,8 +324,7 @@ def bench_class(args, name, sink):
             "dkim_sign_domain": settings["domain"],
             "dkim_sign_selector": settings["selector"],
             "dkim_sign_key": key,
-            "dkim_sign_canonicalization": settings["canonicalization"],
-            "dkim_sign_headers": settings["headers"]}
+            **signing_settings(settings)}
         for number in range(args.rounds):
             steps = ["without", "with", "lb"]
             steps = steps[number % 3:] + steps[:number % 3]
@@ -187,10 +359,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=5,
                         help="rounds; every figure is the median over them (default 5)")
     parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument("--tables", action="store_true",
+                        help="compare tables in files with tables in PostgreSQL (dict)")
     args = parser.parse_args()
     args.builddir = os.path.abspath(args.builddir)
     os.environ["DKIM_TOP_BUILDDIR"] = args.builddir
 
+    if args.tables:
+        with smtpsink.SmtpSink() as sink:
+            run_tables(args, sink)
+        return
     results = []
     with smtpsink.SmtpSink() as sink:
         for name in args.classes.split(","):

@@ -5,7 +5,9 @@
 #include "settings-parser.h"
 #include "mail-user.h"
 #include "raw-storage.h"
+#include "dict.h"
 #include "dkim-dovecot-version.h"
+#include "dkim-keyed-table.h"
 #include "dkim-settings.h"
 
 #ifdef DKIM_DOVECOT_24
@@ -88,6 +90,28 @@ struct mail_user *dkim_raw_user_create(struct mail_user *user)
 void dkim_event_set_user_debug(struct event *event ATTR_UNUSED,
 			       struct mail_user *user ATTR_UNUSED)
 {
+}
+
+int dkim_dict_open(struct mail_user *user, const char *name,
+		   struct dict **dict_r, const char **error_r)
+{
+	struct event *event = event_create(user->event);
+	const char *error;
+	int ret;
+
+	settings_event_add_list_filter_name(event, DKIM_DICT_FILTER_NAME,
+					    name);
+	ret = dict_init_auto(event, dict_r, &error);
+	event_unref(&event);
+	if (ret == 0) {
+		*error_r = t_strdup_printf("no dict configured for it: "
+			"%s %s { dict DRIVER { ... } } is missing",
+			DKIM_DICT_FILTER_NAME, name);
+	} else if (ret < 0) {
+		*error_r = t_strdup_printf("cannot open the dict of %s %s: %s",
+			DKIM_DICT_FILTER_NAME, name, error);
+	}
+	return ret > 0 ? 0 : -1;
 }
 
 #else
@@ -184,6 +208,23 @@ struct mail_user *dkim_raw_user_create(struct mail_user *user)
 void dkim_event_set_user_debug(struct event *event, struct mail_user *user)
 {
 	event_set_forced_debug(event, user->mail_debug);
+}
+
+int dkim_dict_open(struct mail_user *user, const char *name,
+		   struct dict **dict_r, const char **error_r)
+{
+	struct dict_settings set;
+	const char *error;
+
+	i_zero(&set);
+	set.base_dir = user->set->base_dir;
+	set.event_parent = user->event;
+	if (dict_init(name, &set, dict_r, &error) < 0) {
+		*error_r = t_strdup_printf("cannot open the dict %s: %s",
+					   name, error);
+		return -1;
+	}
+	return 0;
 }
 
 #endif

@@ -12,6 +12,7 @@
 
 struct mail_user;
 struct event;
+struct dict;
 struct dkim_setting_strings;
 
 /* The dkim_* settings in effect for a user, as strings (see
@@ -41,6 +42,16 @@ void dkim_user_setting_strings_free(const struct dkim_setting_strings **set);
 		.pool_offset1 = 1 + offsetof(struct_name, pool), \
 	}
 extern const struct setting_parser_info dkim_setting_parser_info;
+
+/* The named filter DKIM_DICT_FILTER_NAME (dkim-keyed-table.h) that holds
+   a dict for dkim_keytable / dkim_signingtable = dict:NAME (see
+   dkim-setting-defs.c). */
+struct dkim_dict_settings {
+	pool_t pool;
+	const char *name;
+	ARRAY_TYPE(const_string) dicts;
+};
+extern const struct setting_parser_info dkim_dict_setting_parser_info;
 #else
 #  define DKIM_SETTING_PARSER_INFO(var, info_name, defines_, defaults_, \
 				   struct_name) \
@@ -61,6 +72,15 @@ const char *const *dkim_user_unknown_setting_names(struct mail_user *user);
    boolean lists. */
 int dkim_sieve_setting_enables(struct mail_user *user, const char *name,
 			       const char *item);
+
+/* Opens the dict that a table setting "dict:NAME" names, for the user:
+   on 2.3 NAME is a dict URI ("proxy::dkim" for the dict server's dict
+   "dkim"), opened with dict_init() in the user's base_dir; on 2.4 NAME
+   names the filter "dkim_dict NAME { dict DRIVER { ... } }" (see
+   DKIM_DICT_FILTER_NAME), opened with dict_init_auto().  Close it with
+   dict_deinit(). */
+int dkim_dict_open(struct mail_user *user, const char *name,
+		   struct dict **dict_r, const char **error_r);
 
 /* Parses a duration setting ("5s", "300 ms", a bare number of seconds) as
    Dovecot does for its own settings. */

@@ -5,6 +5,7 @@
 #include "lib.h"
 #include "settings-parser.h"
 #include "dkim-dovecot-version.h"
+#include "dkim-keyed-table.h"
 #include "dkim-settings.h"
 
 #undef DEF
@@ -31,6 +32,7 @@ const struct setting_define dkim_setting_defines[] = {
 	DEF(sign_from),
 	DEF(keytable),
 	DEF(signingtable),
+	DEF(table_cache_ttl),
 	DEF(sign_domain),
 	DEF(sign_selector),
 	DEF(sign_key),
@@ -65,6 +67,7 @@ const struct dkim_setting_strings dkim_setting_strings_defaults = {
 	.sign_from = "",
 	.keytable = "",
 	.signingtable = "",
+	.table_cache_ttl = "",
 	.sign_domain = "",
 	.sign_selector = "",
 	.sign_key = "",
@@ -79,3 +82,31 @@ const struct dkim_setting_strings dkim_setting_strings_defaults = {
 DKIM_SETTING_PARSER_INFO(dkim_setting_parser_info, "dkim",
 			 dkim_setting_defines, dkim_setting_strings_defaults,
 			 struct dkim_setting_strings);
+
+#ifdef DKIM_DOVECOT_24
+/* "dkim_dict NAME { dict DRIVER { ... } }": the dict that
+   dkim_keytable = dict:NAME names, in the way Dovecot 2.4's own plugins
+   hold theirs (last_login { dict ... }), so that
+   "doveadm dict get dkim_dict/NAME KEY" reaches it too.  Only the config
+   process reads these; the plugin opens the dict from the filter. */
+#undef DEF
+#define DEF(name) \
+	SETTING_DEFINE_STRUCT_STR("dkim_dict_"#name, name, \
+				  struct dkim_dict_settings)
+static const struct setting_define dkim_dict_setting_defines[] = {
+	{ .type = SET_FILTER_ARRAY, .key = DKIM_DICT_FILTER_NAME,
+	  .offset = offsetof(struct dkim_dict_settings, dicts),
+	  .filter_array_field_name = "dkim_dict_name", },
+	DEF(name),
+
+	SETTING_DEFINE_LIST_END
+};
+static const struct dkim_dict_settings dkim_dict_settings_defaults = {
+	.name = "",
+	.dicts = ARRAY_INIT,
+};
+DKIM_SETTING_PARSER_INFO(dkim_dict_setting_parser_info, "dkim_dict",
+			 dkim_dict_setting_defines,
+			 dkim_dict_settings_defaults,
+			 struct dkim_dict_settings);
+#endif

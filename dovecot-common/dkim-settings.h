@@ -45,6 +45,7 @@ struct dkim_setting_strings {
 	const char *sign_from;
 	const char *keytable;
 	const char *signingtable;
+	const char *table_cache_ttl;
 	const char *sign_domain;
 	const char *sign_selector;
 	const char *sign_key;

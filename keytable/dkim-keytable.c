@@ -13,8 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Strings a table built entry by entry owns (the entries point into
+ * them). */
+struct owned_strings {
+	char **strings;
+	size_t count;
+};
+
 struct dkim_keytable {
 	char *text;		/* the file, cut into the entries' strings */
+	struct owned_strings added;
 	struct dkim_keytable_entry *entries;
 	size_t count;
 };
@@ -22,6 +30,7 @@ struct dkim_keytable {
 struct dkim_signingtable {
 	enum dkim_table_kind kind;
 	char *text;
+	struct owned_strings added;
 	struct dkim_signingtable_entry *entries;
 	size_t count;
 	/* NULL-terminated; past DKIM_TABLE_MAX_WARNINGS the last one counts
@@ -46,17 +55,40 @@ dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
 	} else if (strncmp(spec, "refile:", 7) == 0) {
 		*kind_r = DKIM_TABLE_REFILE;
 		*path_r = spec + 7;
+	} else if (strncmp(spec, "dict:", 5) == 0) {
+		*kind_r = DKIM_TABLE_DICT;
+		*path_r = spec + 5;
 	} else {
-		dkim_error_set(error, "unsupported data set '%.*s': only file: and "
-			  "refile: tables can be used (convert the others to "
-			  "a file)", (int)(colon - spec + 1), spec);
+		dkim_error_set(error, "unsupported data set '%.*s': only file:, "
+			  "refile: and dict: tables can be used (convert the "
+			  "others to a file, or serve them through a dict)",
+			  (int)(colon - spec + 1), spec);
 		return -1;
 	}
 	if (**path_r == '\0') {
-		dkim_error_set(error, "data set '%s' has no file name", spec);
+		dkim_error_set(error, "data set '%s' has no %s", spec,
+			       *kind_r == DKIM_TABLE_DICT ? "dict name" :
+			       "file name");
 		return -1;
 	}
 	return 0;
+}
+
+/* A copy of `str` that `owner` frees with the table. */
+static char *
+owned_strdup(struct owned_strings *owner, const char *str)
+{
+	owner->strings = dkim_realloc(owner->strings, (owner->count + 1) *
+				      sizeof(*owner->strings));
+	return owner->strings[owner->count++] = dkim_strdup(str);
+}
+
+static void
+owned_free(struct owned_strings *owner)
+{
+	for (size_t i = 0; i < owner->count; i++)
+		free(owner->strings[i]);
+	free(owner->strings);
 }
 
 int
@@ -126,12 +158,20 @@ is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* Blanks and line breaks: a table line has none of the latter inside, a
+ * value from a store may end in one (or hold a PEM key). */
+static bool
+is_trimmed(char c)
+{
+	return is_blank(c) || c == '\r' || c == '\n';
+}
+
 static char *
 trim(char *start, char *end)
 {
-	while (start < end && is_blank(*start))
+	while (start < end && is_trimmed(*start))
 		start++;
-	while (end > start && (is_blank(end[-1]) || end[-1] == '\r'))
+	while (end > start && is_trimmed(end[-1]))
 		end--;
 	*end = '\0';
 	return start;
@@ -190,19 +230,20 @@ table_text_copy(const char *text, size_t size, const char *source,
 	return dkim_strndup(text, size);
 }
 
+/* Adds the entry `name` = `value` ("DOMAIN:SELECTOR:KEY", cut in place);
+ * `where` names it in errors ("KeyTable line 3", "dict:x entry"). */
 static int
-keytable_add_line(void *context, const struct dkim_table_line *line,
-		  const char *source, struct dkim_error *error)
+keytable_add_entry(struct dkim_keytable *table, const char *name,
+		   char *value, unsigned line, const char *where,
+		   struct dkim_error *error)
 {
-	struct dkim_keytable *table = context;
-	char *domain = line->value;
+	char *domain = value;
 	char *selector = strchr(domain, ':');
 	char *key = selector == NULL ? NULL : strchr(selector + 1, ':');
 
 	if (key == NULL) {
-		dkim_error_set(error, "%s line %u: the value for '%s' must be "
-			  "DOMAIN:SELECTOR:KEYFILE", source, line->number,
-			  line->key);
+		dkim_error_set(error, "%s: the value for '%s' must be "
+			       "DOMAIN:SELECTOR:KEY", where, name);
 		return -1;
 	}
 	*selector++ = '\0';
@@ -211,17 +252,47 @@ keytable_add_line(void *context, const struct dkim_table_line *line,
 	selector = trim(selector, selector + strlen(selector));
 	key = trim(key, key + strlen(key));
 	if (*domain == '\0' || *selector == '\0' || *key == '\0') {
-		dkim_error_set(error, "%s line %u: '%s' has an empty domain, "
-			  "selector or key", source, line->number, line->key);
+		dkim_error_set(error, "%s: '%s' has an empty domain, selector "
+			       "or key", where, name);
 		return -1;
 	}
 	table->entries = dkim_realloc(table->entries,
 				  (table->count + 1) * sizeof(*table->entries));
 	table->entries[table->count++] = (struct dkim_keytable_entry){
-		.name = line->key, .domain = domain, .selector = selector,
-		.key = key, .line = line->number,
+		.name = name, .domain = domain, .selector = selector,
+		.key = key, .line = line,
 	};
 	return 0;
+}
+
+static int
+keytable_add_line(void *context, const struct dkim_table_line *line,
+		  const char *source, struct dkim_error *error)
+{
+	char where[256];
+
+	snprintf(where, sizeof(where), "%s line %u", source, line->number);
+	return keytable_add_entry(context, line->key, line->value,
+				  line->number, where, error);
+}
+
+struct dkim_keytable *
+dkim_keytable_new(void)
+{
+	return dkim_calloc(1, sizeof(struct dkim_keytable));
+}
+
+int
+dkim_keytable_add(struct dkim_keytable *table, const char *name,
+		  const char *value, const char *source,
+		  struct dkim_error *error)
+{
+	char where[256];
+
+	snprintf(where, sizeof(where), "%s entry", source);
+	return keytable_add_entry(table, owned_strdup(&table->added, name),
+				  owned_strdup(&table->added, value), 0,
+				  where, error);
 }
 
 int
@@ -285,6 +356,7 @@ dkim_keytable_free(struct dkim_keytable **_table)
 	if (table == NULL)
 		return;
 	*_table = NULL;
+	owned_free(&table->added);
 	free(table->entries);
 	free(table->text);
 	free(table);
@@ -356,6 +428,15 @@ check_refile_pattern(struct dkim_signingtable *table, const char *source,
 		prefix_len, pattern, rest);
 }
 
+static void
+signingtable_append(struct dkim_signingtable *table,
+		    struct dkim_signingtable_entry entry)
+{
+	table->entries = dkim_realloc(table->entries,
+				  (table->count + 1) * sizeof(*table->entries));
+	table->entries[table->count++] = entry;
+}
+
 static int
 signingtable_add_line(void *context, const struct dkim_table_line *line,
 		      const char *source,
@@ -374,14 +455,33 @@ signingtable_add_line(void *context, const struct dkim_table_line *line,
 
 	if (table->kind == DKIM_TABLE_REFILE)
 		check_refile_pattern(table, source, line->number, line->key);
-	table->entries = dkim_realloc(table->entries,
-				  (table->count + 1) * sizeof(*table->entries));
-	table->entries[table->count++] = (struct dkim_signingtable_entry){
+	signingtable_append(table, (struct dkim_signingtable_entry){
 		.pattern = line->key, .keyname = keyname,
 		.signer = *signer == '\0' ? NULL : signer,
 		.line = line->number,
-	};
+	});
 	return 0;
+}
+
+struct dkim_signingtable *
+dkim_signingtable_new(enum dkim_table_kind kind)
+{
+	struct dkim_signingtable *table = dkim_calloc(1, sizeof(*table));
+
+	table->kind = kind;
+	return table;
+}
+
+void
+dkim_signingtable_add(struct dkim_signingtable *table, const char *pattern,
+		      const char *keyname, const char *signer)
+{
+	signingtable_append(table, (struct dkim_signingtable_entry){
+		.pattern = owned_strdup(&table->added, pattern),
+		.keyname = owned_strdup(&table->added, keyname),
+		.signer = signer == NULL ? NULL :
+			owned_strdup(&table->added, signer),
+	});
 }
 
 int
@@ -458,6 +558,7 @@ dkim_signingtable_free(struct dkim_signingtable **_table)
 	for (size_t i = 0; i < table->warning_count; i++)
 		free(table->warnings[i]);
 	free(table->warnings);
+	owned_free(&table->added);
 	free(table->entries);
 	free(table->text);
 	free(table);
@@ -576,6 +677,68 @@ done:
 	free(key);
 }
 
+char **
+dkim_dict_signing_keys(const char *address)
+{
+	char *lower = dkim_strdup(address);
+	const char *at = strrchr(lower, '@');
+	const char *domain = at == NULL ? lower : at + 1;
+	/* the address, the domain, at most one per dot, "*", NULL */
+	size_t max = 4, count = 0;
+
+	dkim_ascii_lowercase(lower);
+	for (const char *p = domain; *p != '\0'; p++)
+		max += *p == '.' ? 1 : 0;
+	char **keys = dkim_calloc(max, sizeof(*keys));
+	if (at != NULL)
+		keys[count++] = dkim_strdup(lower);
+	keys[count++] = dkim_strdup(domain);
+	for (const char *dot = strchr(domain, '.'); dot != NULL;
+	     dot = strchr(dot + 1, '.')) {
+		if (dot[1] != '\0')
+			keys[count++] = dkim_strdup(dot + 1);
+	}
+	keys[count++] = dkim_strdup("*");
+	free(lower);
+
+	/* leave out what cannot be a store key */
+	size_t kept = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (keys[i][0] == '\0' || strchr(keys[i], '/') != NULL)
+			free(keys[i]);
+		else
+			keys[kept++] = keys[i];
+	}
+	keys[kept] = NULL;
+	return keys;
+}
+
+void
+dkim_table_strings_free(char ***_strings)
+{
+	char **strings = *_strings;
+
+	if (strings == NULL)
+		return;
+	*_strings = NULL;
+	for (char **string = strings; *string != NULL; string++)
+		free(*string);
+	free(strings);
+}
+
+static void
+match_dict(const struct dkim_signingtable *table, const char *address,
+	   bool all_matches, struct match_state *state)
+{
+	char **keys = dkim_dict_signing_keys(address);
+
+	for (char **key = keys; *key != NULL; key++) {
+		if (match_exact(table, *key, state) && !all_matches)
+			break;
+	}
+	dkim_table_strings_free(&keys);
+}
+
 size_t
 dkim_signingtable_match(const struct dkim_signingtable *table,
 			const char *address, bool all_matches,
@@ -586,10 +749,17 @@ dkim_signingtable_match(const struct dkim_signingtable *table,
 		.matches = matches, .max_matches = max_matches,
 	};
 
-	if (table->kind == DKIM_TABLE_REFILE)
-		match_refile(table, address, all_matches, &state);
-	else
+	switch (table->kind) {
+	case DKIM_TABLE_FILE:
 		match_file(table, address, all_matches, &state);
+		break;
+	case DKIM_TABLE_REFILE:
+		match_refile(table, address, all_matches, &state);
+		break;
+	case DKIM_TABLE_DICT:
+		match_dict(table, address, all_matches, &state);
+		break;
+	}
 	return state.count;
 }
 
@@ -632,8 +802,8 @@ identity_within(const char *identity, const char *domain)
 		strcasecmp(id_domain + id_len - len, domain) == 0;
 }
 
-static bool
-key_is_file(const char *key)
+bool
+dkim_keytable_key_is_file(const char *key)
 {
 	return key[0] == '/' || strncmp(key, "./", 2) == 0 ||
 		strncmp(key, "../", 3) == 0;
@@ -682,6 +852,18 @@ keytable_entry_uses_domain(const struct dkim_keytable_entry *key)
 	return strcmp(key->domain, "%") == 0 || strchr(key->key, '%') != NULL;
 }
 
+/* "SigningTable line 3 (pattern)", or "SigningTable entry pattern" for
+ * one from a store. */
+static void
+entry_name(char *what, size_t size, const char *table, unsigned line,
+	   const char *name)
+{
+	if (line > 0)
+		snprintf(what, size, "%s line %u (%s)", table, line, name);
+	else
+		snprintf(what, size, "%s entry %s", table, name);
+}
+
 /* Adds the signature `match` asks for; returns a dkim_keytable_select()
  * result. */
 static int
@@ -692,8 +874,8 @@ add_choice(const struct dkim_signingtable_entry *match,
 {
 	char what[128];
 
-	snprintf(what, sizeof(what), "SigningTable line %u (%s)", match->line,
-		 match->pattern);
+	entry_name(what, sizeof(what), "SigningTable", match->line,
+		   match->pattern);
 	if (strcmp(match->keyname, "%") == 0 &&
 	    !sender_domain_ok(domain, what, error))
 		return DKIM_KEYTABLE_SELECT_BAD_DOMAIN;
@@ -713,8 +895,7 @@ add_choice(const struct dkim_signingtable_entry *match,
 	if (match->signer != NULL && strchr(match->signer, '%') != NULL &&
 	    !sender_domain_ok(domain, what, error))
 		return DKIM_KEYTABLE_SELECT_BAD_DOMAIN;
-	snprintf(what, sizeof(what), "KeyTable line %u (%s)", key->line,
-		 key->name);
+	entry_name(what, sizeof(what), "KeyTable", key->line, key->name);
 	if (keytable_entry_uses_domain(key) &&
 	    !sender_domain_ok(domain, what, error))
 		return DKIM_KEYTABLE_SELECT_BAD_DOMAIN;
@@ -726,7 +907,7 @@ add_choice(const struct dkim_signingtable_entry *match,
 		dkim_strdup(domain) : dkim_strdup(key->domain);
 	choice->selector = dkim_strdup(key->selector);
 	choice->key = expand_domain(key->key, domain);
-	choice->key_is_file = key_is_file(key->key);
+	choice->key_is_file = dkim_keytable_key_is_file(key->key);
 	choice->identity = NULL;
 	if (match->signer != NULL) {
 		char *identity = expand_domain(match->signer, domain);

@@ -23,6 +23,13 @@
  *
  * Comments start with '#' and run to the end of the line.  Names, patterns
  * and addresses are compared case-insensitively.
+ *
+ * "dict:NAME" tables are not files but a key-value store that answers one
+ * key at a time (a Dovecot dict, for the submission plugin): the program
+ * fetches the entries one address needs into tables built with
+ * dkim_keytable_new() and dkim_signingtable_new() (dkim-keyed-table.h
+ * does it, with a cache), and selects from them with the same rules.
+ * Such a SigningTable is looked up by dkim_dict_signing_keys().
  */
 #ifndef DKIM_KEYTABLE_H
 #define DKIM_KEYTABLE_H
@@ -35,11 +42,13 @@
 enum dkim_table_kind {
 	DKIM_TABLE_FILE = 0,	/* "file:PATH" or a bare path */
 	DKIM_TABLE_REFILE,	/* "refile:PATH": wildcard patterns */
+	DKIM_TABLE_DICT,	/* "dict:NAME": one key at a time */
 };
 
-/* Splits an OpenDKIM data set name "[file:|refile:]PATH".  Other data set
- * types (db:, dsn:, ldap:, csl: ...) are refused with an explanation.
- * *path_r points into spec. */
+/* Splits a table setting "[file:|refile:]PATH" or "dict:NAME" (what NAME
+ * means is up to the program that reads the dict).  Other OpenDKIM data
+ * set types (db:, dsn:, ldap:, csl: ...) are refused with an
+ * explanation.  *path_r points into spec. */
 int dkim_table_spec_parse(const char *spec, enum dkim_table_kind *kind_r,
 			  const char **path_r, struct dkim_error *error);
 
@@ -81,7 +90,7 @@ struct dkim_keytable_entry {
 	const char *domain;	/* "%" = the sender's domain */
 	const char *selector;
 	const char *key;	/* file name or inline key */
-	unsigned line;
+	unsigned line;		/* 0 for an entry from dkim_keytable_add() */
 };
 
 /* `source` names the text in error messages (normally the file name). */
@@ -90,13 +99,25 @@ int dkim_keytable_parse(const char *text, size_t size, const char *source,
 			struct dkim_error *error);
 int dkim_keytable_load(const char *path, struct dkim_keytable **table_r,
 		       struct dkim_error *error);
+/* An empty KeyTable, for entries from a key-value store. */
+struct dkim_keytable *dkim_keytable_new(void);
+/* Adds the entry `name` with the value "DOMAIN:SELECTOR:KEY" as a store
+ * holds it: KEY (with the whitespace around it removed) may also be a PEM
+ * private key, line breaks and all.  `source` names the store in
+ * errors.  The table keeps copies. */
+int dkim_keytable_add(struct dkim_keytable *table, const char *name,
+		      const char *value, const char *source,
+		      struct dkim_error *error);
 /* The first entry with this name, or NULL. */
 const struct dkim_keytable_entry *
 dkim_keytable_lookup(const struct dkim_keytable *table, const char *name);
-/* The entries in file order (to check every key at start-up). */
+/* The entries in table order: count, and the one at index (< count). */
 size_t dkim_keytable_count(const struct dkim_keytable *table);
 const struct dkim_keytable_entry *
 dkim_keytable_entry(const struct dkim_keytable *table, size_t index);
+/* True if an entry's KEY names a file ("/", "./" or "../" first), false
+ * if it is the key itself. */
+bool dkim_keytable_key_is_file(const char *key);
 void dkim_keytable_free(struct dkim_keytable **table);
 
 /* ------------------------------------------------------------------ */
@@ -107,7 +128,7 @@ struct dkim_signingtable_entry {
 	const char *pattern;
 	const char *keyname;	/* "%" = the sender's domain */
 	const char *signer;	/* i= template, or NULL */
-	unsigned line;
+	unsigned line;		/* 0 for an entry from dkim_signingtable_add() */
 };
 
 int dkim_signingtable_parse(const char *text, size_t size,
@@ -117,6 +138,29 @@ int dkim_signingtable_parse(const char *text, size_t size,
 int dkim_signingtable_load(const char *path, enum dkim_table_kind kind,
 			   struct dkim_signingtable **table_r,
 			   struct dkim_error *error);
+/* The entries in table order: count, and the one at index (< count). */
+size_t dkim_signingtable_count(const struct dkim_signingtable *table);
+const struct dkim_signingtable_entry *
+dkim_signingtable_entry(const struct dkim_signingtable *table, size_t index);
+
+/* An empty SigningTable of this kind, for entries from a key-value store
+ * (DKIM_TABLE_DICT). */
+struct dkim_signingtable *dkim_signingtable_new(enum dkim_table_kind kind);
+/* Adds an entry (copies of the strings; signer may be NULL). */
+void dkim_signingtable_add(struct dkim_signingtable *table,
+			   const char *pattern, const char *keyname,
+			   const char *signer);
+
+/* The keys a DKIM_TABLE_DICT SigningTable is looked up with for a From
+ * address (local@domain), in this order: the address, the domain, each
+ * parent domain (so "example.com" also applies to mail from
+ * sub.example.com unless that has an entry of its own), then "*".  All
+ * lowercase; a key that would hold a '/' (a local part with one) is left
+ * out, since the store's keys are paths.  Returns a NULL-terminated
+ * array; free it with dkim_table_strings_free(). */
+char **dkim_dict_signing_keys(const char *address);
+/* Frees a NULL-terminated array of strings and sets *strings to NULL. */
+void dkim_table_strings_free(char ***strings);
 
 /* Most warnings kept for one table; one more then counts the rest. */
 #define DKIM_TABLE_MAX_WARNINGS 10
@@ -133,8 +177,8 @@ dkim_signingtable_warnings(const struct dkim_signingtable *table);
 /* Which entries apply to a From address (local@domain):
  *
  *   all_matches = false: the first matching pattern (in file order for
- *     refile:, in lookup order for file:) wins, with every line that has
- *     that same pattern; so two lines "*@example.com rsa-key" and
+ *     refile:, in lookup order for file: and dict:) wins, with every line
+ *     that has that same pattern; so two lines "*@example.com rsa-key" and
  *     "*@example.com ed25519-key" give two signatures, and a later
  *     catch-all "*" does not add a third.
  *   all_matches = true: every matching line (OpenDKIM's

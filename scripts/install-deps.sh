@@ -14,7 +14,7 @@ COMMON_PACKAGES="
 	autoconf automake libtool pkg-config make gcc
 	libssl-dev libunbound-dev libpsl-dev publicsuffix
 	dovecot-dev dovecot-core dovecot-lmtpd dovecot-sieve dovecot-submissiond
-	dovecot-imapd dovecot-managesieved
+	dovecot-imapd dovecot-managesieved dovecot-pgsql postgresql
 	nsd unbound-host ldnsutils dns-root-data
 	python3 python3-dkim python3-authres python3-nacl python3-cryptography
 	python3-yaml

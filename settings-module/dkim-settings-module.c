@@ -17,5 +17,6 @@ DKIM_EXPORT extern const struct setting_parser_info *
 const char *dkim_settings_version = DOVECOT_ABI_VERSION;
 const struct setting_parser_info *dkim_settings_set_infos[] = {
 	&dkim_setting_parser_info,
+	&dkim_dict_setting_parser_info,
 	NULL
 };

@@ -9,6 +9,7 @@
  * whole original, or nothing (and the client a 4xx/5xx reply). */
 #include "lib.h"
 #include "array.h"
+#include "ioloop.h"
 #include "str.h"
 #include "str-sanitize.h"
 #include "istream.h"
@@ -17,10 +18,13 @@
 #include "message-address.h"
 #include "message-header-parser.h"
 #include "mail-user.h"
+#include "dict.h"
 #include "submission-common.h"
 #include "dkim.h"
 #include "dkim-keytable-cache.h"
 #include "dkim-sign-from.h"
+#include "dkim-keyed-table.h"
+#include "dkim-dovecot-version.h"
 #include "submission-dkim-settings.h"
 #include "submission-dkim-plugin.h"
 
@@ -54,6 +58,16 @@ struct dkim_signing_key {
 	const dkim_privkey *key;
 };
 
+/* A dict that a table setting names ("dict:NAME"), as the store of
+   dkim-keyed-table.h: opened on the first lookup that the cache cannot
+   answer, closed after the message. */
+struct dkim_dict_store {
+	struct dkim_keyed_store store;
+	struct mail_user *user;
+	const char *name;		/* after "dict:" */
+	struct dict *dict;
+};
+
 /* One DATA command's signing. */
 struct dkim_message {
 	pool_t pool;
@@ -65,6 +79,8 @@ struct dkim_message {
 	const char *from_address;	/* local@domain, or NULL */
 	const char *from_domain;	/* lowercase, or NULL */
 	ARRAY(struct dkim_signing_key) keys;
+	/* the dicts of dict: tables, one per name */
+	ARRAY(struct dkim_dict_store *) dicts;
 
 	enum dkim_outcome outcome;
 	const char *reason;		/* why not signed: for the log */
@@ -83,6 +99,9 @@ static submission_client_created_func_t *next_hook_client_created;
 /* Tables and keys, loaded once per process and reloaded when their files
  * change (dkim-keytable-cache.h). */
 static struct dkim_keytable_cache *dkim_key_cache;
+/* What dict: tables answered, kept per process for dkim_table_cache_ttl
+ * (dkim-keyed-table.h). */
+static struct dkim_keyed_cache *dkim_dict_cache;
 
 static void
 dkim_message_unauthorized(struct dkim_message *msg, const char *reason,
@@ -233,43 +252,165 @@ dkim_message_add_key(struct dkim_message *msg, const char *domain,
 	return 0;
 }
 
+/* The value is on the data stack, which lasts as long as the DATA
+   command's handler, and the cache copies it at once. */
+static int
+dkim_dict_store_lookup(void *context, const char *key, const char **value_r,
+		       struct dkim_error *error)
+{
+	struct dkim_dict_store *dstore = context;
+	const struct dict_op_settings set = { .username = NULL };
+	const char *dict_error;
+	int ret;
+
+	if (dstore->dict == NULL &&
+	    dkim_dict_open(dstore->user, dstore->name, &dstore->dict,
+			   &dict_error) < 0) {
+		dkim_error_set(error, "%s", dict_error);
+		return -1;
+	}
+	ret = dict_lookup(dstore->dict, &set, pool_datastack_create(),
+			  t_strconcat(DICT_PATH_SHARED, key, NULL), value_r,
+			  &dict_error);
+	if (ret < 0)
+		dkim_error_set(error, "%s", dict_error);
+	return ret;
+}
+
+/* The store for "dict:NAME", shared by both tables when they name the
+   same dict. */
+static const struct dkim_keyed_store *
+dkim_message_dict(struct dkim_message *msg, const char *name)
+{
+	struct dkim_dict_store *dstore;
+
+	array_foreach_elem(&msg->dicts, dstore) {
+		if (strcmp(dstore->name, name) == 0)
+			return &dstore->store;
+	}
+	dstore = p_new(msg->pool, struct dkim_dict_store, 1);
+	dstore->user = msg->user;
+	dstore->name = p_strdup(msg->pool, name);
+	dstore->store.name = p_strconcat(msg->pool, "dict:", name, NULL);
+	dstore->store.lookup = dkim_dict_store_lookup;
+	dstore->store.context = dstore;
+	array_push_back(&msg->dicts, &dstore);
+	return &dstore->store;
+}
+
+static void
+dkim_message_close_dicts(struct dkim_message *msg)
+{
+	struct dkim_dict_store *dstore;
+
+	array_foreach_elem(&msg->dicts, dstore) {
+		if (dstore->dict != NULL)
+			dict_deinit(&dstore->dict);
+	}
+}
+
+static struct dkim_keyed_reader
+dkim_message_dict_reader(struct dkim_message *msg, const char *name)
+{
+	return (struct dkim_keyed_reader){
+		.cache = dkim_dict_cache,
+		.store = dkim_message_dict(msg, name),
+		.now = ioloop_time,
+		.ttl_secs = msg->set->table_cache_ttl_secs,
+	};
+}
+
+/* The tables for this message: files from the cache, dict: tables built
+   for the From address (and freed with the message's tables). */
+struct dkim_message_tables {
+	const struct dkim_signingtable *signing;
+	const struct dkim_keytable *keys;
+	struct dkim_signingtable *dict_signing;
+	struct dkim_keytable *dict_keys;
+};
+
+static int
+dkim_message_signingtable(struct dkim_message *msg,
+			  struct dkim_message_tables *tables,
+			  struct dkim_error *error)
+{
+	const struct submission_dkim_settings *set = msg->set;
+	bool loaded;
+
+	if (set->signingtable_kind == DKIM_TABLE_DICT) {
+		struct dkim_keyed_reader reader =
+			dkim_message_dict_reader(msg, set->signingtable_path);
+
+		if (dkim_keyed_signingtable(&reader, msg->from_address,
+					    set->multiple_signatures,
+					    &tables->dict_signing, error) < 0)
+			return -1;
+		tables->signing = tables->dict_signing;
+		return 0;
+	}
+	if (dkim_keytable_cache_signingtable(dkim_key_cache,
+					     set->signingtable_path,
+					     set->signingtable_kind,
+					     &tables->signing, &loaded,
+					     error) < 0)
+		return -1;
+	if (loaded) {
+		for (const char *const *warning =
+		     dkim_signingtable_warnings(tables->signing);
+		     *warning != NULL; warning++)
+			e_warning(msg->user->event, "dkim: %s",
+				  str_sanitize(*warning, 1024));
+	}
+	return 0;
+}
+
+static int
+dkim_message_keytable(struct dkim_message *msg,
+		      struct dkim_message_tables *tables,
+		      struct dkim_error *error)
+{
+	const struct submission_dkim_settings *set = msg->set;
+
+	if (set->keytable_kind == DKIM_TABLE_DICT) {
+		struct dkim_keyed_reader reader =
+			dkim_message_dict_reader(msg, set->keytable_path);
+
+		if (dkim_keyed_keytable(&reader, tables->signing,
+					msg->from_address,
+					set->multiple_signatures,
+					&tables->dict_keys, error) < 0)
+			return -1;
+		tables->keys = tables->dict_keys;
+		return 0;
+	}
+	return dkim_keytable_cache_keytable(dkim_key_cache,
+					    set->keytable_path,
+					    &tables->keys, error);
+}
+
 /* Fills msg->keys from the tables.  Returns -1 on failure; no keys means
  * unsigned (the outcome and reason are then set). */
 static int
 dkim_message_choose_from_tables(struct dkim_message *msg)
 {
-	const struct submission_dkim_settings *set = msg->set;
-	const struct dkim_signingtable *signingtable;
-	const struct dkim_keytable *keytable;
-	struct dkim_key_choice *choices;
+	struct dkim_message_tables tables;
+	struct dkim_key_choice *choices = NULL;
 	struct dkim_error error;
-	bool loaded;
-	size_t count;
+	size_t count = 0;
 	int ret;
 
-	if (dkim_keytable_cache_signingtable(dkim_key_cache,
-					     set->signingtable_path,
-					     set->signingtable_kind,
-					     &signingtable, &loaded,
-					     &error) < 0) {
-		dkim_message_failed(msg, error.text);
-		return -1;
+	i_zero(&tables);
+	if (dkim_message_signingtable(msg, &tables, &error) < 0 ||
+	    dkim_message_keytable(msg, &tables, &error) < 0) {
+		ret = DKIM_KEYTABLE_SELECT_ERROR;
+	} else {
+		ret = dkim_keytable_select(tables.signing, tables.keys,
+					   msg->from_address,
+					   msg->set->multiple_signatures,
+					   &choices, &count, &error);
 	}
-	if (loaded) {
-		for (const char *const *warning =
-		     dkim_signingtable_warnings(signingtable);
-		     *warning != NULL; warning++)
-			e_warning(msg->user->event, "dkim: %s",
-				  str_sanitize(*warning, 1024));
-	}
-	if (dkim_keytable_cache_keytable(dkim_key_cache, set->keytable_path,
-					 &keytable, &error) < 0) {
-		dkim_message_failed(msg, error.text);
-		return -1;
-	}
-	ret = dkim_keytable_select(signingtable, keytable, msg->from_address,
-				   set->multiple_signatures, &choices, &count,
-				   &error);
+	dkim_signingtable_free(&tables.dict_signing);
+	dkim_keytable_free(&tables.dict_keys);
 	switch (ret) {
 	case DKIM_KEYTABLE_SELECT_ERROR:
 		dkim_message_failed(msg, error.text);
@@ -479,11 +620,13 @@ submission_dkim_cmd_data(struct client *client,
 	msg.input = data_input;
 	msg.signatures = str_new(msg.pool, 128);
 	p_array_init(&msg.keys, msg.pool, 2);
+	p_array_init(&msg.dicts, msg.pool, 2);
 	msg.event = event_create(trans->event);
 	event_set_name(msg.event, "dkim_sign_finished");
 	event_set_append_log_prefix(msg.event, "dkim: ");
 
 	dkim_message_process(&msg);
+	dkim_message_close_dicts(&msg);
 	i_stream_seek(data_input, 0);
 
 	bool relay = msg.outcome == DKIM_OUTCOME_SIGNED ||
@@ -548,6 +691,7 @@ void
 submission_dkim_plugin_init(struct module *module ATTR_UNUSED)
 {
 	dkim_key_cache = dkim_keytable_cache_new();
+	dkim_dict_cache = dkim_keyed_cache_new();
 	next_hook_client_created =
 		submission_client_created_hook_set(
 			submission_dkim_client_created);
@@ -558,4 +702,5 @@ submission_dkim_plugin_deinit(void)
 {
 	submission_client_created_hook_set(next_hook_client_created);
 	dkim_keytable_cache_free(&dkim_key_cache);
+	dkim_keyed_cache_free(&dkim_dict_cache);
 }

@@ -5,10 +5,13 @@
 #include "mail-user.h"
 #include "dkim-dovecot-version.h"
 #include "dkim-settings.h"
+#include "dkim-keyed-table.h"
 #include "submission-dkim-settings.h"
 
 /* Longest x= offset accepted: a year. */
 #define SUBMISSION_DKIM_MAX_EXPIRE_SECS (366 * 24 * 60 * 60)
+/* Longest dkim_table_cache_ttl: a day. */
+#define SUBMISSION_DKIM_MAX_TABLE_CACHE_TTL_SECS (24 * 60 * 60)
 
 static void
 read_tables(struct dkim_setting_reader *reader,
@@ -18,7 +21,7 @@ read_tables(struct dkim_setting_reader *reader,
 	const char *keytable = dkim_setting_read_str(reader, strings->keytable);
 	const char *signingtable =
 		dkim_setting_read_str(reader, strings->signingtable);
-	enum dkim_table_kind keytable_kind;
+	unsigned int ttl_msecs = DKIM_KEYED_DEFAULT_TTL_SECS * 1000U;
 	struct dkim_error error;
 
 	set->domain = dkim_setting_read_str(reader, strings->sign_domain);
@@ -52,7 +55,7 @@ read_tables(struct dkim_setting_reader *reader,
 		dkim_setting_reader_error(reader, "dkim_keytable",
 			"dkim_keytable and dkim_signingtable must be set "
 			"together");
-	} else if (dkim_table_spec_parse(keytable, &keytable_kind,
+	} else if (dkim_table_spec_parse(keytable, &set->keytable_kind,
 					 &set->keytable_path, &error) < 0) {
 		dkim_setting_reader_error(reader, "dkim_keytable", "%s",
 					  error.text);
@@ -63,6 +66,10 @@ read_tables(struct dkim_setting_reader *reader,
 		dkim_setting_reader_error(reader, "dkim_signingtable", "%s",
 					  error.text);
 	}
+	dkim_setting_read_msecs(reader, DKIM_SETTING(strings, table_cache_ttl),
+		0, SUBMISSION_DKIM_MAX_TABLE_CACHE_TTL_SECS * 1000U,
+		&ttl_msecs);
+	set->table_cache_ttl_secs = ttl_msecs / 1000;
 }
 
 static void

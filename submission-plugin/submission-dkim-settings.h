@@ -27,11 +27,14 @@ enum submission_dkim_failure {
 struct submission_dkim_settings {
 	bool sign;
 
-	/* OpenDKIM tables ... */
+	/* OpenDKIM tables (a file path, or the name of a dict) ... */
 	const char *keytable_path;
+	enum dkim_table_kind keytable_kind;
 	const char *signingtable_path;
 	enum dkim_table_kind signingtable_kind;
 	bool multiple_signatures;
+	/* how long dict lookups are cached */
+	unsigned int table_cache_ttl_secs;
 	/* ... or one key for one domain */
 	const char *domain;
 	const char *selector;

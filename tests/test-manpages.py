@@ -25,7 +25,7 @@ import procutil
 import dkimtools
 import tap
 
-TOOLS = ["dkim-verify", "dkim-sign", "dkim-genkey", "dkim-testkey", "dkim-bench"]
+TOOLS = ["dkim-verify", "dkim-sign", "dkim-genkey", "dkim-testkey", "dkim-bench", "dkim-keys"]
 MAN_DIR = os.environ.get("DKIM_MAN_DIR", os.path.join(dkimtools.SRCDIR, "doc"))
 REQUIRED_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "EXAMPLES",
                      "SEE ALSO"]

@@ -11,11 +11,9 @@ errors besides the expected signing failures, and no panics.
 """
 import os
 import pwd
-import smtplib
 
 import dovecot
 import oracles
-import smtpclient
 import smtpsink
 import submission_signing as ss
 import tap
@@ -45,28 +43,6 @@ EXPECTED_ERRORS = [r"dkim: signing failed", r"dkim: configuration error"]
 def plugin_settings(keys):
     return {"dkim_keytable": keys.path("KeyTable"),
             "dkim_signingtable": f"refile:{keys.path('SigningTable')}"}
-
-
-class Session:
-    """One authenticated submission connection, i.e. one submission process (Dovecot's
-    default service_count = 1), for several messages."""
-
-    def __init__(self, dc, user=USER):
-        self.user = user
-        self.smtp = smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=60)
-        self.smtp.ehlo("client.test.example")
-        self.smtp.login(user, dc.settings.password)
-
-    def send(self, data):
-        """None when accepted, else (code, text)."""
-        try:
-            smtpclient.send(self.smtp, self.user, ["someone@remote.example"], data)
-        except smtplib.SMTPDataError as exc:
-            return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
-        return None
-
-    def close(self):
-        self.smtp.quit()
 
 
 def verdicts(data, records):
@@ -103,7 +79,7 @@ def main():
 def check_changes_while_running(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
     old_records = dict(keys.records)
-    session = Session(dc)
+    session = ss.Session(dc, USER)
     first = ss.message(USER, "before rotation")
     tap.eq(session.send(first), None, "rotation: first message accepted")
 
@@ -138,7 +114,7 @@ def check_unreadable_key(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
     os.chmod(key_path, 0)
     data = ss.message(USER, "unreadable key")
-    session = Session(dc)
+    session = ss.Session(dc, USER)
     refusal = session.send(data)
     tap.ok(refusal is not None and refusal[0] == 451 and "4.3.0" in refusal[1],
            "unreadable key, default dkim_sign_failure = tempfail: 451 4.3.0", refusal)
@@ -157,7 +133,7 @@ def check_unreadable_key(dc, sink, keys):
            "the retried message arrives whole and signed: nothing lost")
 
     os.chmod(key_path, 0)
-    session = Session(dc, RELAY_UNSIGNED)
+    session = ss.Session(dc, RELAY_UNSIGNED)
     tap.eq(session.send(data), None, "unreadable key, dkim_sign_failure = unsigned: accepted")
     session.close()
     relayed = sink.wait_for(1)
@@ -173,7 +149,7 @@ def check_unsafe_permissions(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
     os.chmod(key_path, 0o640)
     data = ss.message(USER, "group-readable key")
-    session = Session(dc)
+    session = ss.Session(dc, USER)
     refusal = session.send(data)
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451,
@@ -182,7 +158,7 @@ def check_unsafe_permissions(dc, sink, keys):
                "dkim_sign_allow_unsafe_keys" in line for line in dc.error_lines()),
            "the log says why and how to allow it")
 
-    session = Session(dc, UNSAFE_OK)
+    session = ss.Session(dc, UNSAFE_OK)
     tap.eq(session.send(data), None, "with dkim_sign_allow_unsafe_keys = yes: accepted")
     session.close()
     relayed = sink.wait_for(1)
@@ -196,7 +172,7 @@ def expect_unsafe(dc, sink, keys, what, problem):
     accepted and signed for the user with dkim_sign_allow_unsafe_keys = yes."""
     data = ss.message(USER, what)
     errors_before = len(dc.error_lines())
-    session = Session(dc)
+    session = ss.Session(dc, USER)
     refusal = session.send(data)
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451, f"{what}: refused (451)", refusal)
@@ -204,7 +180,7 @@ def expect_unsafe(dc, sink, keys, what, problem):
     tap.ok(any("unsafe key file" in line and problem in line and
                "dkim_sign_allow_unsafe_keys" in line for line in new_errors),
            f"{what}: the log says '{problem}' and how to allow it", "\n".join(new_errors))
-    session = Session(dc, UNSAFE_OK)
+    session = ss.Session(dc, UNSAFE_OK)
     tap.eq(session.send(data), None, f"{what}: with dkim_sign_allow_unsafe_keys = yes: accepted")
     session.close()
     relayed = sink.wait_for(1)
@@ -233,7 +209,7 @@ def check_unsafe_places(dc, sink, keys):
     expect_unsafe(dc, sink, keys, "symbolic link to a key in a world-writable directory",
                   f"directory {shared} is writable by group or others (mode 0777)")
     os.chmod(shared, 0o700)
-    session = Session(dc)
+    session = ss.Session(dc, USER)
     tap.eq(session.send(ss.message(USER, "symbolic link to a safe key")), None,
            "a symbolic link to a key in a safe directory is followed: accepted")
     session.close()
@@ -260,7 +236,7 @@ def check_unsafe_places(dc, sink, keys):
 def check_sender_domain(dc, sink, keys):
     """A From domain that is not a domain name never stands for '%' in a key path."""
     keys.write("SigningTable", "*@*.example.org hosted\n")
-    session = Session(dc, HOSTER)
+    session = ss.Session(dc, HOSTER)
     tap.eq(session.send(ss.message("orders@shop.example.org", "hosted")), None,
            "'%' in the KeyTable: a valid From domain is accepted")
     tap.eq(ss.signed_pairs(sink.wait_for(1)[0].data), [("shop.example.org", "hosted")],
@@ -288,7 +264,7 @@ def check_pattern_warning(dc, sink, keys):
     """An unanchored refile: pattern is logged as a warning once per load of the table."""
     start = len(dc.log_text())
     keys.write("SigningTable", "*example.com rot._domainkey.example.com\n")
-    session = Session(dc)
+    session = ss.Session(dc, USER)
     for what in ("first message after the edit", "second message"):
         tap.eq(session.send(ss.message(USER, what)), None, f"*example.com: {what} accepted")
     session.close()
@@ -303,7 +279,7 @@ def check_pattern_warning(dc, sink, keys):
 
 
 def check_configuration_error(dc, sink, keys):
-    session = Session(dc, MISCONFIGURED)
+    session = ss.Session(dc, MISCONFIGURED)
     refusal = session.send(ss.message(MISCONFIGURED, "misconfigured"))
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451,

@@ -3,12 +3,11 @@
  * bytes) and as the single value web DNS panels want.  See
  * dkim-genkey(1). */
 #include "tool-common.h"
+#include "tool-keygen.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,8 +17,6 @@
 static const char usage[] =
 	"dkim-genkey -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-b BITS] "
 	"[-D DIR] [--force]";
-
-#define TXT_STRING_MAX 255
 
 static const struct option long_options[] = {
 	{ "domain", required_argument, NULL, 'd' },
@@ -31,25 +28,6 @@ static const struct option long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 }
 };
-
-static char *
-generate_pem(bool ed25519, unsigned bits)
-{
-	EVP_PKEY *pkey = ed25519 ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
-		EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *pem = NULL;
-
-	if (pkey != NULL && bio != NULL &&
-	    PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) == 1) {
-		char *data;
-		long len = BIO_get_mem_data(bio, &data);
-		pem = strndup(data, (size_t)len);
-	}
-	BIO_free(bio);
-	EVP_PKEY_free(pkey);
-	return pem;
-}
 
 /* Creates the file without following links or replacing one unless
  * forced, with its final mode from the start. */
@@ -73,30 +51,12 @@ write_file(const char *path, const char *text, mode_t mode, bool force)
 	}
 }
 
-/* "name. IN TXT "..." "..."": DNS character-strings hold 255 bytes. */
-static char *
-zone_line(const char *domain, const char *selector, const char *record)
-{
-	size_t len = strlen(record);
-	size_t alloc = strlen(domain) + strlen(selector) + len + len / 64 + 64;
-	char *line = malloc(alloc);
-	int pos = snprintf(line, alloc, "%s._domainkey.%s. IN TXT", selector,
-			   domain);
-
-	for (size_t i = 0; i < len; i += TXT_STRING_MAX) {
-		size_t chunk = len - i < TXT_STRING_MAX ? len - i : TXT_STRING_MAX;
-		pos += snprintf(line + pos, alloc - (size_t)pos, " \"%.*s\"",
-				(int)chunk, record + i);
-	}
-	return line;
-}
-
 int
 main(int argc, char *argv[])
 {
 	const char *domain = NULL, *selector = NULL, *dir = ".";
 	bool ed25519 = false, force = false, bits_given = false;
-	unsigned bits = 2048;
+	unsigned bits = TOOL_KEYGEN_DEFAULT_RSA_BITS;
 	struct dkim_error error;
 	int opt;
 
@@ -119,7 +79,8 @@ main(int argc, char *argv[])
 			break;
 		case 'b':
 			bits = (unsigned)tool_parse_number(usage, "-b", optarg,
-							   1024, 8192);
+							   TOOL_KEYGEN_MIN_RSA_BITS,
+							   TOOL_KEYGEN_MAX_RSA_BITS);
 			bits_given = true;
 			break;
 		case 'D':
@@ -140,7 +101,7 @@ main(int argc, char *argv[])
 	if (ed25519 && bits_given)
 		tool_usage_error(usage, "-b applies to RSA keys only");
 
-	char *pem = generate_pem(ed25519, bits);
+	char *pem = tool_keygen_pem(ed25519, bits);
 	dkim_privkey *key = NULL;
 	if (pem == NULL ||
 	    dkim_privkey_parse(pem, strlen(pem), &key, &error) < 0) {
@@ -148,7 +109,7 @@ main(int argc, char *argv[])
 		return EXIT_FAILURE;
 	}
 	char *record = dkim_privkey_public_record(key);
-	char *line = zone_line(domain, selector, record);
+	char *line = tool_zone_line(domain, selector, record);
 	char *txt = malloc(strlen(line) + 2);
 	sprintf(txt, "%s\n", line);
 
@@ -167,8 +128,7 @@ main(int argc, char *argv[])
 	       "  name:  %s._domainkey   (full name %s._domainkey.%s)\n"
 	       "  value: %s\n", selector, selector, domain, record);
 
-	OPENSSL_cleanse(pem, strlen(pem));
-	free(pem);
+	tool_keygen_free_pem(&pem);
 	free(txt);
 	free(line);
 	free(record);

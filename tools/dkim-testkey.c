@@ -163,7 +163,8 @@ main(int argc, char *argv[])
 {
 	struct tool_resolver_options resolver_options = { NULL, NULL, NULL };
 	const char *domain = NULL, *selector = NULL, *keyfile = NULL;
-	unsigned timeout_msecs = 5000, flags = 0;
+	unsigned timeout_msecs = TOOL_DNS_TIMEOUT_DEFAULT_SECS * 1000;
+	unsigned flags = 0;
 	int opt;
 
 	tool_name = "dkim-testkey";
@@ -184,7 +185,8 @@ main(int argc, char *argv[])
 			break;
 		case OPT_DNS_TIMEOUT:
 			timeout_msecs = 1000 * (unsigned)tool_parse_number(
-				usage, "--dns-timeout", optarg, 1, 600);
+				usage, "--dns-timeout", optarg, 1,
+				TOOL_DNS_TIMEOUT_MAX_SECS);
 			break;
 		case OPT_ALLOW_UNSAFE_KEY:
 			flags |= DKIM_PRIVKEY_ALLOW_UNSAFE;

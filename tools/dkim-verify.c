@@ -135,7 +135,8 @@ main(int argc, char *argv[])
 		case OPT_DNS_TIMEOUT:
 			config.dns_timeout_msecs = 1000 * (unsigned)
 				tool_parse_number(usage, "--dns-timeout",
-						  optarg, 1, 600);
+						  optarg, 1,
+						  TOOL_DNS_TIMEOUT_MAX_SECS);
 			break;
 		case OPT_MIN_KEY_BITS:
 			config.min_rsa_bits = (unsigned)tool_parse_number(

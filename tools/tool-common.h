@@ -52,6 +52,11 @@ FILE *tool_open_input(const char *path);
 /* Reads a whole stream into memory. */
 char *tool_read_all(FILE *file, size_t *size_r);
 
+/* --dns-timeout SECONDS of the DNS-using tools: the default and the
+ * largest value. */
+#define TOOL_DNS_TIMEOUT_DEFAULT_SECS 5
+#define TOOL_DNS_TIMEOUT_MAX_SECS 600
+
 /* --dns-table, --resolver, --trust-anchor, gathered while parsing. */
 struct tool_resolver_options {
 	const char *table;

@@ -18,8 +18,10 @@ target documents at its top:
              suite's also with a recorded arc=pass
   milter-config  the opendkim.conf files and tables of tests/opendkim-conf,
              and From field values
+  keyed-table  "ADDRESS\nSIGNING-VALUE\0KEY-VALUE" (KEYED_TABLE_SEEDS)
+  doveadm-json  doveadm's JSON output (DOVEADM_JSON_SEEDS)
 The seeds are derived at run time and never kept in the repository, except the inputs of
-fixed bugs (FROM_REPRODUCERS, ARC_REPRODUCERS), which are written here."""
+fixed bugs (FROM_REPRODUCERS, ARC_REPRODUCERS) and the seeds below, which are written here."""
 import hashlib
 import os
 import re
@@ -28,9 +30,28 @@ import sys
 import yaml
 
 TARGETS = ("signature", "keyrecord", "verify", "from", "authres", "authres-filter", "sign",
-           "arc", "milter-config")
+           "arc", "milter-config", "keyed-table", "doveadm-json")
 OPENDKIM_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                              "opendkim-conf")
+# What a dict may hold for the submission plugin (dkim-keyed-table.h).
+KEYED_TABLE_SEEDS = (
+    b"alice@mail.example.com\nsel._domainkey.example.com, ed\0example.com:sel:"
+    b"/etc/dkim/example.com/sel.private",
+    b"a@example.org\n%\0%:s:/etc/dkim/%/s.private",
+    b"x@example.net\n \0",
+    b"Bob@Example.NET\nk\0 example.net : k :\n-----BEGIN PRIVATE KEY-----\n"
+    b"MC4CAQAwBQYDK2VwBCIEIEQdgHO5nw9QTLhKw9mE6Hgax6hYSboxi1Pu4LkDep/2\n"
+    b"-----END PRIVATE KEY-----\n",
+)
+# "doveadm -f json dict iter" and "dict get" as Dovecot 2.3 and 2.4 print them.
+DOVEADM_JSON_SEEDS = (
+    b'[{"key":"shared/dkim/key/k1","value":"example.com:s1:-----BEGIN PRIVATE KEY'
+    b'-----\\nMC4CAQ\\n-----END PRIVATE KEY-----\\n"}]',
+    b'[{"value":"k1"}]',
+    b'[]',
+    b'[{"key":"shared/dkim/signing/*","value":null},{"key":"a\\u00e9\\ud83d\\ude00",'
+    b'"value":"\\"\\/\\b\\f\\r\\t"}]',
+)
 # From values a reader takes for bank.example, which once gave evil.example
 # as the author domain, and forms around them.
 FROM_REPRODUCERS = (
@@ -242,6 +263,10 @@ def main():
     for table in tables.values():
         seeds.add_table(table)
     add_files(seeds, corpus, tables)
+    for seed in KEYED_TABLE_SEEDS:
+        seeds.add("keyed-table", seed)
+    for seed in DOVEADM_JSON_SEEDS:
+        seeds.add("doveadm-json", seed)
     add_arc_suite(seeds, corpus)
     for value in FROM_REPRODUCERS:
         seeds.add("from", value)

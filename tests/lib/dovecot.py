@@ -127,6 +127,11 @@ class Settings:
     passwd-file then holds; by default the domain is dropped (alice@test.example -> alice).
     `metrics`: Metric tuples. `imap`: the IMAP service with URLAUTH (module docstring).
     `managesieve`: the ManageSieve service (RFC 5804) on `managesieve_port`.
+    `dict_server`: {name: {version name: definition}}, the dicts Dovecot's dict server
+    serves (a process reads dict NAME through the proxy: `proxy::NAME` on 2.3,
+    `dict proxy { name = NAME }` on 2.4). The definition is the version's own: on 2.3 a
+    dict URI (``pgsql:/path/to/map.conf.ext``), on 2.4 the body of `dict NAME { }` inside
+    `dict_server { }` (driver, SQL connection, dict_map blocks).
 
     Config text: `includes` are files read with !include after the settings above (copied
     into the instance, so the run user can read them); `raw_config` maps a version name
@@ -151,6 +156,7 @@ class Settings:
     metrics: tuple = ()
     imap: bool = False
     managesieve: bool = False
+    dict_server: dict = dataclasses.field(default_factory=dict)
     includes: tuple = ()
     raw_config: dict = dataclasses.field(default_factory=dict)
 
@@ -200,6 +206,11 @@ class _Syntax23:
     @staticmethod
     def group_by(fields):
         return f"  group_by = {' '.join(fields)}\n"
+
+    @staticmethod
+    def dict_server(definitions):
+        """The dict server's dicts: {name: URI}."""
+        return "dict {\n" + _settings_lines(definitions, "  ") + "}\n"
 
 
 class _Syntax24:
@@ -251,6 +262,13 @@ class _Syntax24:
     def group_by(fields):
         return "".join(f"  group_by {field} {{\n  }}\n" for field in fields)
 
+    @staticmethod
+    def dict_server(definitions):
+        """The dict server's dicts: {name: body of `dict NAME { }`}."""
+        return "dict_server {\n" + "".join(
+            f"  dict {name} {{\n" + _indent(body, "    ") + "  }\n"
+            for name, body in definitions.items()) + "}\n"
+
 
 SYNTAX = {(2, 3): _Syntax23, (2, 4): _Syntax24}
 """The config syntaxes the harness writes, by Dovecot version."""
@@ -269,6 +287,10 @@ def _setting_value(name, value):
 def _settings_lines(settings, indent):
     return "".join(f"{indent}{name} = {_setting_value(name, value)}\n"
                    for name, value in settings.items())
+
+
+def _indent(text, indent):
+    return "".join(f"{indent}{line}\n" for line in text.splitlines())
 
 
 def _boolean_list(names, indent):
@@ -717,17 +739,25 @@ service lmtp {{
             s.plugin_settings, f"{tmp}/modules/sieve",
             [module_name(p) for p in s.sieve_plugins], s.sieve_extensions)
         text += self._metrics_config()
+        if s.dict_server:
+            text += syntax.dict_server(self._versioned("dict_server", s.dict_server))
         text += "".join(f"!include {tmp}/include/{name}\n"
                         for name in sorted(os.listdir(self._path("include")),
                                            key=lambda n: int(n.split("-", 1)[0])))
         if s.raw_config:
-            name = version_name(self.version)
-            if name not in s.raw_config:
-                raise procutil.HarnessError(
-                    f"raw_config has text for Dovecot {', '.join(s.raw_config)}, "
-                    f"this is {name}")
-            text += s.raw_config[name]
+            text += self._versioned("raw_config", {"": s.raw_config})[""]
         return text
+
+    def _versioned(self, what, entries):
+        """{key: {version name: value}} -> {key: value for the running version}."""
+        name = version_name(self.version)
+        chosen = {}
+        for key, by_version in entries.items():
+            if name not in by_version:
+                raise procutil.HarnessError(
+                    f"{what} has text for Dovecot {', '.join(by_version)}, this is {name}")
+            chosen[key] = by_version[name]
+        return chosen
 
     def _protocol(self, protocol, plugins):
         """`protocol NAME {}` with its mail plugins and the test's settings for it."""

@@ -9,6 +9,7 @@ offline oracles (dkimpy, OpenDKIM) get the records exactly as NSD serves them.
 import os
 import re
 import shutil
+import smtplib
 import subprocess
 import tempfile
 import time
@@ -16,6 +17,7 @@ import time
 import dkimtools
 import dovecot
 import oracles
+import smtpclient
 import tap
 
 BUILDDIR = os.environ.get("DKIM_TOP_BUILDDIR", os.getcwd())
@@ -66,6 +68,19 @@ class KeyDirectory:
             self.publish(domain, selector, key)
         return key
 
+    def remove(self, path):
+        """Removes a file made here (e.g. a key that must live in a database only)."""
+        if os.path.commonpath([path, self.directory]) != self.directory:
+            raise ValueError(f"{path} is not in {self.directory}")
+        os.unlink(path)
+
+    def mkdir(self, name):
+        """A subdirectory (mode 0700, the run user's); returns its path."""
+        directory = self.path(name)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        self._own(directory)
+        return directory
+
     def copy_key(self, source, name):
         """Installs a copy of the key file `source` as `name` (mode 0600, run user's)."""
         target = self.path(name)
@@ -93,6 +108,28 @@ class KeyDirectory:
     def _own(self, path):
         if os.geteuid() == 0:
             os.chown(path, self.owner.pw_uid, self.owner.pw_gid)
+
+
+class Session:
+    """One authenticated submission connection, i.e. one submission process (Dovecot's
+    default service_count = 1), for several messages from `user`."""
+
+    def __init__(self, dc, user):
+        self.user = user
+        self.smtp = smtplib.SMTP("127.0.0.1", dc.submission_port, timeout=60)
+        self.smtp.ehlo("client.test.example")
+        self.smtp.login(user, dc.settings.password)
+
+    def send(self, data):
+        """None when accepted, else (code, text)."""
+        try:
+            smtpclient.send(self.smtp, self.user, ["someone@remote.example"], data)
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code, exc.smtp_error.decode("utf-8", "replace")
+        return None
+
+    def close(self):
+        self.smtp.quit()
 
 
 def message(sender, subject="Test", body=None, extra_headers=b""):

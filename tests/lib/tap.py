@@ -19,8 +19,10 @@ def ok(cond, name, diag=None):
     return cond
 
 
-def eq(got, expected, name):
-    return ok(got == expected, name, f"got {got!r}\nexpected {expected!r}")
+def eq(got, expected, name, diag=None):
+    """ok(got == expected); on failure both values are printed, and `diag` after them."""
+    text = f"got {got!r}\nexpected {expected!r}"
+    return ok(got == expected, name, text if diag is None else f"{text}\n{diag}")
 
 
 def skip(name, reason):

@@ -117,6 +117,12 @@ test_spec(void)
 	       "db: data sets are refused by name");
 	tap_ok(dkim_table_spec_parse("refile:", &kind, &path, &error) < 0,
 	       "refile: without a path is refused");
+	tap_ok(dkim_table_spec_parse("dict:proxy::dkim", &kind, &path,
+				     &error) == 0 && kind == DKIM_TABLE_DICT &&
+	       strcmp(path, "proxy::dkim") == 0, "dict: prefix");
+	tap_ok(dkim_table_spec_parse("dict:", &kind, &path, &error) < 0 &&
+	       strstr(error.text, "no dict name") != NULL,
+	       "dict: without a name is refused");
 }
 
 static void
@@ -154,7 +160,7 @@ test_keytable(void)
 	tap_ok(dkim_keytable_parse("k example.com:sel\n", 18, "KT", &table,
 				   &error) < 0 &&
 	       strstr(error.text, "KT line 1") != NULL &&
-	       strstr(error.text, "DOMAIN:SELECTOR:KEYFILE") != NULL,
+	       strstr(error.text, "DOMAIN:SELECTOR:KEY") != NULL,
 	       "missing key field: error names file, line and format");
 	tap_ok(dkim_keytable_parse("\n\nlonely\n", 9, "KT", &table,
 				   &error) < 0 &&
