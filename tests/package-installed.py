@@ -2,7 +2,8 @@
 """The Debian packages as an administrator meets them, inside a clean root of their release
 (tests/test-packages.sh runs this there as root, in a fresh overlay that disappears after).
 
-Installs dovecot-dkim and dkim-tools with apt, enables the example configuration the way
+Installs dovecot-dkim, dkim-tools and dkim-milter with apt (the milter disabled, and
+accepting the release's own opendkim.conf), enables the example configuration the way
 README.Debian says (one !include line each), and runs the system's Dovecot with it, as
 Debian starts it: /etc/dovecot/dovecot.conf, plus a local.conf with what a real site sets
 (users, mail location, listeners on loopback, the relay host, the resolver). Then: doveconf -n
@@ -10,7 +11,7 @@ is clean; a key made with dkim-genkey is published by NSD under lab.test; one LM
 of a message signed with dkim-sign passes, a tampered copy fails and the user's Sieve script
 files it into Junk (autocreated); a message submitted by the user is signed by the
 submission plugin, verifies with dkim-verify and passes at delivery; the log holds no error.
-Last, apt remove leaves nothing of ours but the conffiles, and apt purge removes those too.
+Last, apt remove leaves nothing of ours but the conffiles, and a purge removes those too.
 
 Usage: package-installed.py DEB_DIR   (the directory scripts/build-deb.sh wrote)
 """
@@ -38,8 +39,11 @@ HOME = "/var/vmail/alice"
 CONFD = "/etc/dovecot/conf.d"
 KEY_DIR = "/etc/dovecot/dkim"
 LOG = "/var/log/dovecot-test.log"
-PACKAGES = ("dovecot-dkim", "dkim-tools")
+PACKAGES = ("dovecot-dkim", "dkim-tools", "dkim-milter")
+MILTER_UNIT = "/usr/lib/systemd/system/dkim-milter.service"
 OUR_PATTERNS = ("/usr/lib/dovecot/modules/**/*dkim*", "/usr/bin/dkim-*",
+                "/usr/sbin/dkim-milter", MILTER_UNIT, "/etc/systemd/system/**/dkim-milter*",
+                "/usr/share/man/man8/dkim-milter*", "/usr/share/doc/dkim-milter",
                 "/usr/share/doc/dovecot-dkim", "/usr/share/doc/dkim-tools",
                 "/usr/share/man/man1/dkim-*", "/usr/share/man/man7/dovecot-dkim*",
                 "/usr/share/man/man7/sieve-dkim*", "/usr/share/dovecot-dkim",
@@ -158,6 +162,17 @@ def install(deb_dir):
     tap.eq(settings_module, dovecot_minor() >= (2, 4),
            "the settings module is installed exactly for Dovecot 2.4")
     return {package: package_files(package) for package in PACKAGES}
+
+
+def milter():
+    """dkim-milter: installed disabled, and the release's own default opendkim.conf (from
+    Debian's opendkim package) passes its check as it is."""
+    tap.ok(os.path.exists(MILTER_UNIT) and
+           not glob.glob("/etc/systemd/system/**/dkim-milter.service", recursive=True),
+           "dkim-milter: the unit is installed, not enabled")
+    done = run(["dkim-milter", "-n", "-x", "/etc/opendkim.conf"])
+    tap.ok(done.returncode == 0, "dkim-milter -n accepts the release's opendkim.conf",
+           done.stdout + done.stderr)
 
 
 def doveconf():
@@ -348,8 +363,9 @@ def remove(installed):
     conffiles = sorted(c for _, confs in installed.values() for c in confs)
     tap.ok(conffiles and all(os.path.exists(c) for c in conffiles),
            "after remove, the conffiles stay (Debian's rule for remove)", conffiles)
-    done = run(["apt-get", "purge", "-y", *PACKAGES], env=env)
-    tap.ok(done.returncode == 0, "apt-get purge", done.stdout + done.stderr)
+    # dpkg, not apt: apt cannot name a removed package that had no conffiles left
+    done = run(["dpkg", "--purge", *PACKAGES], env=env)
+    tap.ok(done.returncode == 0, "dpkg --purge", done.stdout + done.stderr)
     # The administrator's own files (keys, tables, users, local.conf) are theirs to keep.
     tap.eq(our_files(), [], "after purge, no file of ours is left, conffiles included")
 
@@ -358,6 +374,7 @@ def main():
     deb_dir = sys.argv[1]
     tap.diag(f"Dovecot {run(['dovecot', '--version']).stdout.strip()}")
     installed = install(deb_dir)
+    milter()
     submission_port = procutil.free_port()
     with nsd.NsdServer({}) as dns, smtpsink.SmtpSink() as sink:
         enable(dns, sink, submission_port)
