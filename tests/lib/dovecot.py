@@ -53,6 +53,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 
 import procutil
@@ -305,6 +306,7 @@ class Dovecot:
         self._master = None
         self._process_group = None
         self._generation = 0
+        self._notify = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -324,6 +326,8 @@ class Dovecot:
 
     def __exit__(self, *exc):
         self.stop()
+        if self._notify is not None:
+            self._notify.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     @property
@@ -335,13 +339,19 @@ class Dovecot:
         return self._path("run", "lmtp")
 
     def start(self):
-        """Starts the master in the foreground and waits until its listeners are up."""
+        """Starts the master in the foreground and waits until it is ready and its listeners
+        answer."""
+        if self._notify is None:
+            self._notify = _ReadinessSocket()
+        self._notify.drain()
         with open(self._path("log", "master.out"), "ab") as out:
             self._master = subprocess.Popen(
                 ["dovecot", "-F", "-c", self.config_file], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=dict(os.environ, NOTIFY_SOCKET=self._notify.address),
                 **self._drop_privileges())
         self._process_group = self._master.pid
+        self._wait_ready("start")
         procutil.wait_until(self._serving_current_config, self.startup_timeout,
                             "Dovecot to listen")
 
@@ -360,16 +370,30 @@ class Dovecot:
         new connections get the new config (lmtp runs with service_count = 1, so the next
         delivery uses the new settings and plugin files).
 
-        The master's log line comes before the switch, and the unix listener briefly
-        disappears during it, so completion is judged by the greeting instead: every config
-        carries its generation number in login_greeting.
+        While the master switches, it unlinks and recreates every unix listener, the config
+        and stats-writer sockets among them: a process it starts then fails to read its
+        config (Fatal) or to reach the stats service (Error), so nothing may connect before
+        the switch is over.  The master's log line comes before the switch; its readiness
+        notification (sd_notify READY=1, see _ReadinessSocket) comes after it.  The greeting
+        then shows the new config: every config carries its generation number in
+        login_greeting.
         """
         self.settings = dataclasses.replace(self.settings, **changes)
         self._write_files()
         self._own_tree()
+        self._notify.drain()
         self._master.send_signal(signal.SIGHUP)
+        self._wait_ready("reload")
         procutil.wait_until(self._serving_current_config, self.startup_timeout,
                             "Dovecot to reload")
+
+    def _wait_ready(self, what):
+        """Waits for the master's READY=1 after a start or a reload."""
+        if not self._notify.wait_ready(self.startup_timeout, self._master):
+            raise procutil.HarnessError(
+                f"Dovecot did not notify READY=1 within {self.startup_timeout}s of its {what} "
+                f"(exit status {self._master.poll()}; a Dovecot built without libsystemd "
+                f"never does):\n{self.log_text()}")
 
     # -- delivery and submission -------------------------------------------------------------
 
@@ -824,6 +848,49 @@ def _greeting(address):
             return banner.decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+class _ReadinessSocket:
+    """Where the master reports its state as systemd's sd_notify() does (NOTIFY_SOCKET):
+    "READY=1" once it serves after starting, "RELOADING=1" and then "READY=1" around the
+    switch to a reloaded config.  Debian builds Dovecot with libsystemd, and the master sends
+    these whenever NOTIFY_SOCKET is set.  The socket is in the abstract namespace, so the
+    master needs no file permission to reach it whatever user it runs as."""
+
+    def __init__(self):
+        self.address = f"@dkim-dovecot-{uuid.uuid4().hex}"
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind("\0" + self.address[1:])
+
+    def drain(self):
+        """Drops the notifications received so far."""
+        self._socket.setblocking(False)
+        try:
+            while True:
+                self._socket.recv(4096)
+        except BlockingIOError:
+            pass
+
+    def wait_ready(self, timeout, master):
+        """True when READY=1 arrives within `timeout` seconds, False if it does not or the
+        master exits first."""
+        deadline = time.monotonic() + timeout
+        while master.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            # Short waits, so that a master that exits is noticed.
+            self._socket.settimeout(min(left, 0.5))
+            try:
+                message = self._socket.recv(4096)
+            except socket.timeout:
+                continue
+            if b"READY=1" in message.split(b"\n"):
+                return True
+        return False
+
+    def close(self):
+        self._socket.close()
 
 
 def _maildir_order(path):
