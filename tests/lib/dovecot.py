@@ -64,6 +64,8 @@ DOVECOT_LDA = "/usr/lib/dovecot/dovecot-lda"
 DOVECOT_IMAP = "/usr/lib/dovecot/imap"
 SIEVE_TEST_COMPILE_FAILED = 89
 """sieve-test's exit status when the script does not compile (Dovecot's FATAL_DEFAULT)."""
+LOG_TIMEOUT = 10
+"""Seconds to wait for a line that a service logs through Dovecot's log process."""
 ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
 """How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
 
@@ -402,10 +404,13 @@ class Dovecot:
 
     def deliver_lmtp(self, sender, recipients, message, tcp=False, timeout=30):
         """Delivers over LMTP (unix socket, or TCP with `tcp`); returns
-        {recipient: (code, text)}, one DATA reply per accepted recipient."""
+        {recipient: (code, text)}, one DATA reply per accepted recipient, once the lmtp
+        process has logged the end of the session (see _wait_session_logged)."""
         host, port = (("127.0.0.1", self.lmtp_port) if tcp else (self.lmtp_socket, 0))
         with smtplib.LMTP(host, port, timeout=timeout) as lmtp:
-            return smtpclient.send_lmtp(lmtp, sender, recipients, message)
+            replies = smtpclient.send_lmtp(lmtp, sender, recipients, message)
+        self._wait_session_logged(replies)
+        return replies
 
     def deliver_lda(self, user, sender, message, recipient=None, extra_args=(), check=True):
         """Runs dovecot-lda for `user` with `message` on stdin; returns the CompletedProcess.
@@ -513,7 +518,7 @@ class Dovecot:
                     text += handle.read()
         return text
 
-    def log_search(self, pattern, timeout=10, flags=0):
+    def log_search(self, pattern, timeout=LOG_TIMEOUT, flags=0):
         """The first match of the regex `pattern` in log_text(), waiting up to `timeout`
         seconds for it (None then): services log through Dovecot's log process, so a line
         can arrive after the reply to the command that caused it."""
@@ -522,6 +527,42 @@ class Dovecot:
                                        timeout, f"/{pattern}/ in Dovecot's log")
         except procutil.HarnessError:
             return None
+
+    def log_lines(self, pattern, count=1, start=0, timeout=LOG_TIMEOUT):
+        """The lines of log_text()[start:] in which the regex `pattern` matches, once there
+        are at least `count` of them, or those there are after `timeout` seconds (see
+        log_search).  `start` is a len(log_text()) taken before what logs them."""
+        def lines():
+            return [line for line in self.log_text()[start:].splitlines()
+                    if re.search(pattern, line)]
+
+        def enough():
+            found = lines()
+            return found if len(found) >= count else None
+        try:
+            return procutil.wait_until(enough, timeout,
+                                       f"{count} lines /{pattern}/ in Dovecot's log")
+        except procutil.HarnessError:
+            return lines()
+
+    def _wait_session_logged(self, replies):
+        """Waits (up to LOG_TIMEOUT) for the line that ends the LMTP session that gave
+        `replies`.  The lmtp process logs through a pipe to Dovecot's log process, which
+        writes the file: its lines can reach the file after its replies (a delivery in 60
+        on a loaded 2-core machine), and a test that read the log at once missed them.
+        One pipe carries the lines of each service in order, so once the process's
+        "Disconnect from" line is in the file, so is everything it logged before.  A DATA
+        reply names the session ("250 2.0.0 <rcpt> SESSION Saved"), the session's lines the
+        process ("lmtp(user)<PID><SESSION>: ..."); without a DATA reply there is nothing
+        to wait for."""
+        for _, text in replies.values():
+            session = re.match(rb"[0-9.]+ <[^>]*> ([A-Za-z0-9+/]+)", text)
+            if session:
+                process = self.log_search(
+                    rf"lmtp\([^)]*\)<(\d+)><{re.escape(session[1].decode())}[:>]")
+                if process:
+                    self.log_search(rf"lmtp\({process[1]}\): Info: Disconnect from ")
+                return
 
     def error_lines(self, allow=()):
         """Log lines marked Error/Panic/Fatal, except those matching a regex in `allow`."""
