@@ -79,6 +79,7 @@ def main():
 def check_changes_while_running(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
     old_records = dict(keys.records)
+    start = len(dc.log_text())
     session = ss.Session(dc, USER)
     first = ss.message(USER, "before rotation")
     tap.eq(session.send(first), None, "rotation: first message accepted")
@@ -104,8 +105,8 @@ def check_changes_while_running(dc, sink, keys):
     tap.eq(ss.signed_pairs(relayed[2].data), [("example.com", "next")],
            "third: the edited SigningTable is used, without a restart")
     tap.eq(verdicts(relayed[2].data, keys.records), ["pass"], "third: verifies")
-    pids = {line.split("<")[1].split(">")[0] for line in dc.log_text().splitlines()
-            if "dkim: signed (" in line}
+    pids = {line.split("<")[1].split(">")[0]
+            for line in dc.log_lines(r"dkim: signed \(", count=3, start=start)}
     tap.eq(len(pids), 1, "all three were signed by one submission process")
     keys.write("SigningTable", SIGNINGTABLE)
 
@@ -114,12 +115,13 @@ def check_unreadable_key(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
     os.chmod(key_path, 0)
     data = ss.message(USER, "unreadable key")
+    start = len(dc.log_text())
     session = ss.Session(dc, USER)
     refusal = session.send(data)
     tap.ok(refusal is not None and refusal[0] == 451 and "4.3.0" in refusal[1],
            "unreadable key, default dkim_sign_failure = tempfail: 451 4.3.0", refusal)
-    tap.ok(any("signing failed, replied 451" in line and "rot.private" in line and
-               "Permission denied" in line for line in dc.error_lines()),
+    tap.ok(any("rot.private" in line and "Permission denied" in line for line in
+               dc.log_lines(r"Error: .*signing failed, replied 451", start=start)),
            "the error log names the key file and the reason")
     tap.eq(sink.messages, [], "tempfail: nothing was relayed (no half-signed message)")
 
@@ -133,6 +135,7 @@ def check_unreadable_key(dc, sink, keys):
            "the retried message arrives whole and signed: nothing lost")
 
     os.chmod(key_path, 0)
+    start = len(dc.log_text())
     session = ss.Session(dc, RELAY_UNSIGNED)
     tap.eq(session.send(data), None, "unreadable key, dkim_sign_failure = unsigned: accepted")
     session.close()
@@ -140,7 +143,7 @@ def check_unreadable_key(dc, sink, keys):
     sink.clear()
     tap.ok(relayed[0].data.endswith(data) and not ss.signature_headers(relayed[0].data),
            "relayed whole and unsigned")
-    tap.ok(any("signing failed, relayed unsigned" in line for line in dc.error_lines()),
+    tap.ok(dc.log_lines(r"Error: .*signing failed, relayed unsigned", start=start),
            "and the failure is logged as an error")
     os.chmod(key_path, 0o600)
 
@@ -149,13 +152,14 @@ def check_unsafe_permissions(dc, sink, keys):
     key_path = keys.path("example.com", "rot.private")
     os.chmod(key_path, 0o640)
     data = ss.message(USER, "group-readable key")
+    start = len(dc.log_text())
     session = ss.Session(dc, USER)
     refusal = session.send(data)
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451,
            "group-readable key is refused (451 by default)", refusal)
-    tap.ok(any("accessible by group or others" in line and
-               "dkim_sign_allow_unsafe_keys" in line for line in dc.error_lines()),
+    tap.ok(any("dkim_sign_allow_unsafe_keys" in line for line in
+               dc.log_lines(r"Error: .*accessible by group or others", start=start)),
            "the log says why and how to allow it")
 
     session = ss.Session(dc, UNSAFE_OK)
@@ -171,12 +175,12 @@ def expect_unsafe(dc, sink, keys, what, problem):
     """The key is refused as unsafe (451, and the log says `problem` and how to allow it);
     accepted and signed for the user with dkim_sign_allow_unsafe_keys = yes."""
     data = ss.message(USER, what)
-    errors_before = len(dc.error_lines())
+    start = len(dc.log_text())
     session = ss.Session(dc, USER)
     refusal = session.send(data)
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451, f"{what}: refused (451)", refusal)
-    new_errors = dc.error_lines()[errors_before:]
+    new_errors = dc.log_lines(r"Error: .*unsafe key file", start=start)
     tap.ok(any("unsafe key file" in line and problem in line and
                "dkim_sign_allow_unsafe_keys" in line for line in new_errors),
            f"{what}: the log says '{problem}' and how to allow it", "\n".join(new_errors))
@@ -251,7 +255,7 @@ def check_sender_domain(dc, sink, keys):
     sink.clear()
     tap.ok(relayed.endswith(data) and not ss.signature_headers(relayed),
            "and relayed unsigned")
-    lines = [line for line in dc.log_text()[start:].splitlines() if "dkim: not signed" in line]
+    lines = dc.log_lines("dkim: not signed", start=start)
     # The author-domain rule refuses it before the KeyTable's own check of what may stand
     # for '%' (tests/unit/test-keytable.c covers that one).
     tap.ok(len(lines) == 1 and "no author domain (the From address has no valid domain "
@@ -270,7 +274,7 @@ def check_pattern_warning(dc, sink, keys):
     session.close()
     sink.wait_for(2)
     sink.clear()
-    warnings = [line for line in dc.log_text()[start:].splitlines() if "Warning: " in line]
+    warnings = dc.log_lines("Warning: ", start=start)
     tap.ok(len(warnings) == 1 and "dkim: " in warnings[0] and
            "line 1: the pattern '*example.com' also matches other domains ending in "
            "'example.com', such as evil-example.com; anchor it: '*@example.com'" in warnings[0],
@@ -279,14 +283,15 @@ def check_pattern_warning(dc, sink, keys):
 
 
 def check_configuration_error(dc, sink, keys):
+    start = len(dc.log_text())
     session = ss.Session(dc, MISCONFIGURED)
     refusal = session.send(ss.message(MISCONFIGURED, "misconfigured"))
     session.close()
     tap.ok(refusal is not None and refusal[0] == 451,
            "a setting mistake tempfails the message rather than relaying it unsigned",
            refusal)
-    tap.ok(any("configuration error: dkim_sign_canonicalization: 'loose'" in line
-               for line in dc.error_lines()), "and the log names the setting")
+    tap.ok(dc.log_lines(r"Error: .*configuration error: dkim_sign_canonicalization: 'loose'",
+                        start=start), "and the log names the setting")
     tap.eq(sink.messages, [], "nothing relayed")
 
 

@@ -54,10 +54,6 @@ def submit(dc, user, sender, data, bdat=False):
     return None
 
 
-def log_lines_since(dc, start, pattern):
-    return [line for line in dc.log_text()[start:].splitlines() if re.search(pattern, line)]
-
-
 def main():
     with ss.KeyDirectory(ss.dovecot_run_user()) as keys:
         keys.genkey("example.com", "rsa2024")
@@ -113,7 +109,7 @@ def run_checks(dc, sink, dns, keys):
     tap.ok(len(fields) > 0 and all(len(line) <= 78 for line in
                                    relayed.data[:head_end].split(b"\r\n")),
            "signature fields are folded at 78 characters")
-    lines = log_lines_since(dc, start, r"dkim: signed")
+    lines = dc.log_lines(r"dkim: signed", start=start)
     tap.ok(len(lines) == 1 and "user=alice@example.com" in lines[0] and
            "from_domain=example.com" in lines[0] and "s=rsa2024" in lines[0] and
            "s=ed2024 a=ed25519-sha256" in lines[0],
@@ -167,8 +163,8 @@ def run_checks(dc, sink, dns, keys):
     relayed = ss.relayed_one(sink, "foreign From")
     tap.ok(relayed.data.endswith(foreign) and not ss.signature_headers(relayed.data),
            "foreign From: relayed unsigned")
-    tap.ok(log_lines_since(dc, start, r"dkim: not signed \(user=bob, "
-                           r"from_domain=example\.com\): user may not sign for From"),
+    tap.ok(dc.log_lines(r"dkim: not signed \(user=bob, "
+                        r"from_domain=example\.com\): user may not sign for From", start=start),
            "foreign From: logged why")
 
     tap.eq(submit(dc, "dave@example.com", "dave@example.com",
@@ -198,7 +194,7 @@ def run_checks(dc, sink, dns, keys):
            "reject policy: the user's own mail still goes through")
     relayed = ss.relayed_one(sink, "reject policy")
     tap.eq(len(ss.signature_headers(relayed.data)), 2, "reject policy: own mail signed")
-    tap.eq(len(log_lines_since(dc, start, r"dkim: rejected \(")), 3,
+    tap.eq(len(dc.log_lines(r"dkim: rejected \(", count=3, start=start)), 3,
            "each rejection is logged")
 
     # -- a From without an author domain (dkim-verify(1), AUTHOR DOMAIN) -----------------------
@@ -216,8 +212,9 @@ def run_checks(dc, sink, dns, keys):
                f"{what}, unsigned policy: accepted")
         tap.ok(not ss.signature_headers(ss.relayed_one(sink, what).data),
                f"{what}: relayed unsigned")
-        tap.ok(log_lines_since(dc, start, r"dkim: not signed \(user=alice@example\.com, "
-                               r"from_domain=\(none\)\): no author domain \(" + re.escape(why)),
+        tap.ok(dc.log_lines(r"dkim: not signed \(user=alice@example\.com, "
+                            r"from_domain=\(none\)\): no author domain \(" + re.escape(why),
+                            start=start),
                f"{what}: logged why", dc.log_text()[start:])
         start = len(dc.log_text())
     refusal = submit(dc, RUTH, RUTH, ss.message(None, "no author", extra_headers=(

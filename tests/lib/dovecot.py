@@ -53,6 +53,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 
 import procutil
@@ -64,6 +65,8 @@ DOVECOT_LMTP = "/usr/lib/dovecot/lmtp"
 DOVECOT_IMAP = "/usr/lib/dovecot/imap"
 SIEVE_TEST_COMPILE_FAILED = 89
 """sieve-test's exit status when the script does not compile (Dovecot's FATAL_DEFAULT)."""
+LOG_TIMEOUT = 10
+"""Seconds to wait for a line that a service logs through Dovecot's log process."""
 ERROR_PATTERN = re.compile(r"(?:^|: )(?:Error|Panic|Fatal): ")
 """How Dovecot marks errors in its log lines ("lmtp(alice)<...>: Error: ...")."""
 
@@ -330,6 +333,7 @@ class Dovecot:
         self._master = None
         self._process_group = None
         self._generation = 0
+        self._notify = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -349,6 +353,8 @@ class Dovecot:
 
     def __exit__(self, *exc):
         self.stop()
+        if self._notify is not None:
+            self._notify.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
     @property
@@ -360,13 +366,19 @@ class Dovecot:
         return self._path("run", "lmtp")
 
     def start(self):
-        """Starts the master in the foreground and waits until its listeners are up."""
+        """Starts the master in the foreground and waits until it is ready and its listeners
+        answer."""
+        if self._notify is None:
+            self._notify = _ReadinessSocket()
+        self._notify.drain()
         with open(self._path("log", "master.out"), "ab") as out:
             self._master = subprocess.Popen(
                 ["dovecot", "-F", "-c", self.config_file], stdin=subprocess.DEVNULL,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=dict(os.environ, NOTIFY_SOCKET=self._notify.address),
                 **self._drop_privileges())
         self._process_group = self._master.pid
+        self._wait_ready("start")
         procutil.wait_until(self._serving_current_config, self.startup_timeout,
                             "Dovecot to listen")
 
@@ -385,16 +397,30 @@ class Dovecot:
         new connections get the new config (lmtp runs with service_count = 1, so the next
         delivery uses the new settings and plugin files).
 
-        The master's log line comes before the switch, and the unix listener briefly
-        disappears during it, so completion is judged by the greeting instead: every config
-        carries its generation number in login_greeting.
+        While the master switches, it unlinks and recreates every unix listener, the config
+        and stats-writer sockets among them: a process it starts then fails to read its
+        config (Fatal) or to reach the stats service (Error), so nothing may connect before
+        the switch is over.  The master's log line comes before the switch; its readiness
+        notification (sd_notify READY=1, see _ReadinessSocket) comes after it.  The greeting
+        then shows the new config: every config carries its generation number in
+        login_greeting.
         """
         self.settings = dataclasses.replace(self.settings, **changes)
         self._write_files()
         self._own_tree()
+        self._notify.drain()
         self._master.send_signal(signal.SIGHUP)
+        self._wait_ready("reload")
         procutil.wait_until(self._serving_current_config, self.startup_timeout,
                             "Dovecot to reload")
+
+    def _wait_ready(self, what):
+        """Waits for the master's READY=1 after a start or a reload."""
+        if not self._notify.wait_ready(self.startup_timeout, self._master):
+            raise procutil.HarnessError(
+                f"Dovecot did not notify READY=1 within {self.startup_timeout}s of its {what} "
+                f"(exit status {self._master.poll()}; a Dovecot built without libsystemd "
+                f"never does):\n{self.log_text()}")
 
     # -- delivery and submission -------------------------------------------------------------
 
@@ -403,10 +429,13 @@ class Dovecot:
 
     def deliver_lmtp(self, sender, recipients, message, tcp=False, timeout=30):
         """Delivers over LMTP (unix socket, or TCP with `tcp`); returns
-        {recipient: (code, text)}, one DATA reply per accepted recipient."""
+        {recipient: (code, text)}, one DATA reply per accepted recipient, once the lmtp
+        process has logged the end of the session (see _wait_session_logged)."""
         host, port = (("127.0.0.1", self.lmtp_port) if tcp else (self.lmtp_socket, 0))
         with smtplib.LMTP(host, port, timeout=timeout) as lmtp:
-            return smtpclient.send_lmtp(lmtp, sender, recipients, message)
+            replies = smtpclient.send_lmtp(lmtp, sender, recipients, message)
+        self._wait_session_logged(replies)
+        return replies
 
     def deliver_lda(self, user, sender, message, recipient=None, extra_args=(), check=True):
         """Runs dovecot-lda for `user` with `message` on stdin; returns the CompletedProcess.
@@ -514,7 +543,7 @@ class Dovecot:
                     text += handle.read()
         return text
 
-    def log_search(self, pattern, timeout=10, flags=0):
+    def log_search(self, pattern, timeout=LOG_TIMEOUT, flags=0):
         """The first match of the regex `pattern` in log_text(), waiting up to `timeout`
         seconds for it (None then): services log through Dovecot's log process, so a line
         can arrive after the reply to the command that caused it."""
@@ -523,6 +552,42 @@ class Dovecot:
                                        timeout, f"/{pattern}/ in Dovecot's log")
         except procutil.HarnessError:
             return None
+
+    def log_lines(self, pattern, count=1, start=0, timeout=LOG_TIMEOUT):
+        """The lines of log_text()[start:] in which the regex `pattern` matches, once there
+        are at least `count` of them, or those there are after `timeout` seconds (see
+        log_search).  `start` is a len(log_text()) taken before what logs them."""
+        def lines():
+            return [line for line in self.log_text()[start:].splitlines()
+                    if re.search(pattern, line)]
+
+        def enough():
+            found = lines()
+            return found if len(found) >= count else None
+        try:
+            return procutil.wait_until(enough, timeout,
+                                       f"{count} lines /{pattern}/ in Dovecot's log")
+        except procutil.HarnessError:
+            return lines()
+
+    def _wait_session_logged(self, replies):
+        """Waits (up to LOG_TIMEOUT) for the line that ends the LMTP session that gave
+        `replies`.  The lmtp process logs through a pipe to Dovecot's log process, which
+        writes the file: its lines can reach the file after its replies (a delivery in 60
+        on a loaded 2-core machine), and a test that read the log at once missed them.
+        One pipe carries the lines of each service in order, so once the process's
+        "Disconnect from" line is in the file, so is everything it logged before.  A DATA
+        reply names the session ("250 2.0.0 <rcpt> SESSION Saved"), the session's lines the
+        process ("lmtp(user)<PID><SESSION>: ..."); without a DATA reply there is nothing
+        to wait for."""
+        for _, text in replies.values():
+            session = re.match(rb"[0-9.]+ <[^>]*> ([A-Za-z0-9+/]+)", text)
+            if session:
+                process = self.log_search(
+                    rf"lmtp\([^)]*\)<(\d+)><{re.escape(session[1].decode())}[:>]")
+                if process:
+                    self.log_search(rf"lmtp\({process[1]}\): Info: Disconnect from ")
+                return
 
     def error_lines(self, allow=()):
         """Log lines marked Error/Panic/Fatal, except those matching a regex in `allow`."""
@@ -857,6 +922,49 @@ def _greeting(address):
             return banner.decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+class _ReadinessSocket:
+    """Where the master reports its state as systemd's sd_notify() does (NOTIFY_SOCKET):
+    "READY=1" once it serves after starting, "RELOADING=1" and then "READY=1" around the
+    switch to a reloaded config.  Debian builds Dovecot with libsystemd, and the master sends
+    these whenever NOTIFY_SOCKET is set.  The socket is in the abstract namespace, so the
+    master needs no file permission to reach it whatever user it runs as."""
+
+    def __init__(self):
+        self.address = f"@dkim-dovecot-{uuid.uuid4().hex}"
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind("\0" + self.address[1:])
+
+    def drain(self):
+        """Drops the notifications received so far."""
+        self._socket.setblocking(False)
+        try:
+            while True:
+                self._socket.recv(4096)
+        except BlockingIOError:
+            pass
+
+    def wait_ready(self, timeout, master):
+        """True when READY=1 arrives within `timeout` seconds, False if it does not or the
+        master exits first."""
+        deadline = time.monotonic() + timeout
+        while master.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            # Short waits, so that a master that exits is noticed.
+            self._socket.settimeout(min(left, 0.5))
+            try:
+                message = self._socket.recv(4096)
+            except socket.timeout:
+                continue
+            if b"READY=1" in message.split(b"\n"):
+                return True
+        return False
+
+    def close(self):
+        self._socket.close()
 
 
 def _maildir_order(path):

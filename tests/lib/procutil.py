@@ -16,21 +16,33 @@ class HarnessError(RuntimeError):
     """A test component (server, tool) failed to run; distinct from a test assertion."""
 
 
+_handed_out = set()
+"""The ports free_port() returned in this process."""
+
+
 def free_port(udp_too=False):
-    """Returns a 127.0.0.1 port that is currently free for TCP (and UDP if `udp_too`).
+    """Returns a 127.0.0.1 port that is currently free for TCP (and UDP if `udp_too`), and
+    that this process was not given before.
 
     The port is released before returning, so another process could take it in between; the
     servers started with it fail loudly in that case rather than answer for someone else.
+    Within this process it is never handed out twice: the kernel may pick a released port
+    again at once (a Dovecot instance asks for four, and two were the same in 1 of 4,000
+    instances), and two servers of one test would then want the same port.
     """
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind(("127.0.0.1", 0))
             port = tcp.getsockname()[1]
+            if port in _handed_out:
+                continue
             if not udp_too:
+                _handed_out.add(port)
                 return port
             try:
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                     udp.bind(("127.0.0.1", port))
+                    _handed_out.add(port)
                     return port
             except OSError:
                 continue
