@@ -12,10 +12,8 @@ Usage::
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import procutil
 
@@ -44,7 +42,7 @@ def problems(done):
             if line.startswith("dkim-milter: ")]
 
 
-class DkimMilter:
+class DkimMilter(procutil.TempDirServer):
     """A running dkim-milter; `config` is the text of its configuration file (written to
     `config_path`, Socket given by -p). `directory` is a private temp dir for the test's files."""
 
@@ -72,19 +70,11 @@ class DkimMilter:
         """The socket in Postfix's syntax, for smtpd_milters."""
         return f"inet:127.0.0.1:{self.port}"
 
-    def __enter__(self):
-        self.directory = tempfile.mkdtemp(prefix="dkim-milter-")
-        os.chmod(self.directory, 0o755)
-        try:
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+    DIRECTORY_PREFIX = "dkim-milter-"
 
-    def __exit__(self, *exc):
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+    def _prepare(self):
+        os.chmod(self.directory, 0o755)
+        self.start()
 
     def start(self, config=None):
         """Writes the configuration (the new one, if given) and starts; waits until the milter

@@ -52,7 +52,6 @@ import signal
 import smtplib
 import socket
 import subprocess
-import tempfile
 import time
 import uuid
 
@@ -301,7 +300,7 @@ def _boolean_list(names, indent):
     return "".join(f"{indent}{name} = yes\n" for name in names)
 
 
-class Dovecot:
+class Dovecot(procutil.TempDirServer):
     """The running instance; see the module docstring. Keyword arguments are Settings fields.
 
     Submission is enabled when `relay_port` is given (Dovecot needs a relay host for it).
@@ -337,25 +336,20 @@ class Dovecot:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self):
-        self.directory = tempfile.mkdtemp(prefix="dkim-dovecot-")
-        try:
-            self._check_traversable()
-            for sub in ("log", "home", "modules/sieve", "tmp"):
-                os.makedirs(self._path(sub))
-            self._write_files()
-            self._own_tree()
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+    DIRECTORY_PREFIX = "dkim-dovecot-"
+
+    def _prepare(self):
+        self._check_traversable()
+        for sub in ("log", "home", "modules/sieve", "tmp"):
+            os.makedirs(self._path(sub))
+        self._write_files()
+        self._own_tree()
+        self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        super().__exit__(*exc)
         if self._notify is not None:
             self._notify.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     @property
     def config_file(self):

@@ -28,9 +28,7 @@ Usage::
 """
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 
 import dnstable
@@ -139,7 +137,7 @@ class DrillReply:
         return f"DrillReply({self.rcode}, {sorted(self.flags)}, {self.answers})"
 
 
-class NsdServer:
+class NsdServer(procutil.TempDirServer):
     """NSD in the foreground (-d) on 127.0.0.1:`port`, with all its state in one temp dir.
 
     `records` maps owner names to table values (see dnstable.normalize). NXDOMAIN values are
@@ -162,20 +160,11 @@ class NsdServer:
         """A server publishing the data records of a DNS-table file (pseudo values dropped)."""
         return cls(dnstable.without_pseudo(dnstable.load(path)), **kwargs)
 
-    def __enter__(self):
-        self.directory = tempfile.mkdtemp(prefix="dkim-nsd-")
-        try:
-            self._make_keys()
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+    DIRECTORY_PREFIX = "dkim-nsd-"
 
-    def __exit__(self, *exc):
-        if self._proc is not None:
-            self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+    def _prepare(self):
+        self._make_keys()
+        self.start()
 
     @property
     def running(self):

@@ -36,7 +36,6 @@ import shutil
 import smtplib
 import socket
 import subprocess
-import tempfile
 
 import procutil
 import smtpclient
@@ -63,7 +62,7 @@ class Settings:
     extra: dict = dataclasses.field(default_factory=dict)       # more main.cf settings
 
 
-class Postfix:
+class Postfix(procutil.TempDirServer):
     """The running instance; keyword arguments are Settings fields."""
 
     def __init__(self, startup_timeout=30, **settings):
@@ -82,26 +81,18 @@ class Postfix:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self):
-        self.directory = tempfile.mkdtemp(prefix="dkim-postfix-")
-        try:
-            # The postfix user must reach the queue below it.
-            os.chmod(self.directory, 0o755)
-            for sub in ("config", "queue", "data", "log"):
-                os.makedirs(self._path(sub), mode=0o755)
-            shutil.chown(self._path("data"), "postfix")
-            shutil.chown(self._path("log"), "postfix")
-            self._write_config()
-            procutil.run([POSTFIX, "-c", self.config_directory, "check"], "postfix check")
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+    DIRECTORY_PREFIX = "dkim-postfix-"
 
-    def __exit__(self, *exc):
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+    def _prepare(self):
+        # The postfix user must reach the queue below it.
+        os.chmod(self.directory, 0o755)
+        for sub in ("config", "queue", "data", "log"):
+            os.makedirs(self._path(sub), mode=0o755)
+        shutil.chown(self._path("data"), "postfix")
+        shutil.chown(self._path("log"), "postfix")
+        self._write_config()
+        procutil.run([POSTFIX, "-c", self.config_directory, "check"], "postfix check")
+        self.start()
 
     @property
     def config_directory(self):

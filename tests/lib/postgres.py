@@ -25,10 +25,8 @@ import glob
 import os
 import pwd
 import re
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import procutil
 
@@ -55,7 +53,7 @@ def _quote_ident(text):
     return '"' + text.replace('"', '""') + '"'
 
 
-class PostgresServer:
+class PostgresServer(procutil.TempDirServer):
     """The running cluster; see the module docstring. Every wait is bounded by
     `startup_timeout` seconds."""
 
@@ -75,21 +73,13 @@ class PostgresServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def __enter__(self):
-        self.directory = tempfile.mkdtemp(prefix="dkim-postgres-")
-        try:
-            os.chmod(self.directory, 0o755)
-            self._chown(self.directory)
-            self._initdb()
-            self.start()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+    DIRECTORY_PREFIX = "dkim-postgres-"
 
-    def __exit__(self, *exc):
-        self.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+    def _prepare(self):
+        os.chmod(self.directory, 0o755)
+        self._chown(self.directory)
+        self._initdb()
+        self.start()
 
     @property
     def data_dir(self):

@@ -3,9 +3,11 @@
 Every wait here is bounded: a test may fail, but it must never hang.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 DEFAULT_TIMEOUT = 30
@@ -14,6 +16,30 @@ DEFAULT_TIMEOUT = 30
 
 class HarnessError(RuntimeError):
     """A test component (server, tool) failed to run; distinct from a test assertion."""
+
+
+class TempDirServer:
+    """A server that lives in a private temp dir, as a context manager: entering makes the
+    dir (`self.directory`, named with DIRECTORY_PREFIX) and calls `_prepare()`, which fills
+    it and starts the server; leaving, or a failure while entering, calls `stop()` (which
+    must be idempotent) and removes the dir, so no process or file is ever left behind."""
+    DIRECTORY_PREFIX = "dkim-"
+
+    def __enter__(self):
+        self.directory = tempfile.mkdtemp(prefix=self.DIRECTORY_PREFIX)
+        try:
+            self._prepare()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _prepare(self):
+        raise NotImplementedError
 
 
 _handed_out = set()
