@@ -11,6 +11,32 @@ set -u
 top=$(cd "$(dirname "$0")" && pwd)
 passed=0
 failed=0
+# The names of the failed checks, repeated just before the totals: CI keeps
+# only part of the output, and the end is the part it keeps.
+failures=
+
+# Prints the failed checks of a stage and remembers their names: the lines
+# of its output $1 that match the extended regex $2.  With a build directory
+# $3 (automake's harness), also prints the end of each failed test's log.
+show_failures() {
+	names=$(grep -hE "$2" "$1" 2>/dev/null | awk '!seen[$0]++')
+	[ -n "$names" ] || return 0
+	failures="$failures$names
+"
+	echo
+	echo "--- failed checks"
+	echo "$names"
+	[ $# -ge 3 ] || return 0
+	grep -lE '^:global-test-result: (FAIL|ERROR|XPASS)' \
+		$(find "$3" -name '*.trs') 2>/dev/null |
+	while read -r trs; do
+		echo "--- end of ${trs%.trs}.log"
+		tail -n 40 "${trs%.trs}.log"
+	done
+}
+
+# The lines automake's harness prints for a failed check.
+automake_failed='^(FAIL|ERROR|XPASS):'
 
 # Adds the counts of an automake test-suite.log to the totals.
 count_suite() {
@@ -57,6 +83,7 @@ stage "make check"
 make -C "$top/_build" check VERBOSE=1 >"$top/_build/check.out" 2>&1
 tail -n 20 "$top/_build/check.out"
 count_suite "$top/_build/test-suite.log"
+show_failures "$top/_build/check.out" "$automake_failed" "$top/_build"
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer"
 if BUILD_DIR="$top/_build-asan" "$top/scripts/build.sh" CC=clang \
@@ -67,6 +94,8 @@ if BUILD_DIR="$top/_build-asan" "$top/scripts/build.sh" CC=clang \
 		>"$top/_build-asan/check.out" 2>&1
 	tail -n 20 "$top/_build-asan/check.out"
 	count_suite "$top/_build-asan/test-suite.log"
+	show_failures "$top/_build-asan/check.out" "$automake_failed" \
+		"$top/_build-asan"
 else
 	echo "sanitizer build failed"
 	failed=$((failed + 1))
@@ -79,6 +108,8 @@ mkdir -p "$top/_build-dovecot24"
 "$top/tests/run-dovecot24.sh" >"$top/_build-dovecot24/run.out" 2>&1
 tail -n 20 "$top/_build-dovecot24/run.out"
 count_suite "$top/_build-dovecot24/build/test-suite.log"
+show_failures "$top/_build-dovecot24/run.out" "$automake_failed" \
+	"$top/_build-dovecot24/build"
 
 stage "Debian packages (Debian 12 and 13)"
 # Built (lintian clean of errors) and installed into a fresh overlay of a
@@ -88,6 +119,7 @@ status=0
 "$top/tests/test-packages.sh" >"$top/_build-deb/run.out" 2>&1 || status=$?
 tail -n 20 "$top/_build-deb/run.out"
 count_tap "$top/_build-deb/run.out" "$status"
+show_failures "$top/_build-deb/run.out" '^not ok'
 
 stage "fuzzing (${FUZZ_SECONDS:-60} s per target)"
 if BUILD_DIR="$top/_build-fuzz" "$top/scripts/build.sh" CC=clang \
@@ -102,6 +134,11 @@ else
 	failed=$((failed + 1))
 fi
 
+if [ -n "$failures" ]; then
+	echo
+	echo "=== failed checks"
+	printf '%s' "$failures"
+fi
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
