@@ -10,8 +10,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define DKIM_RSA_MIN_BITS 1024
-#define DKIM_RSA_MAX_BITS 8192
 #define DKIM_SHA256_LEN 32
 #define DKIM_ED25519_KEY_LEN 32
 #define DKIM_ED25519_SIG_LEN 64

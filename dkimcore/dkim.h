@@ -216,6 +216,12 @@ dkim_resolver_lookup(dkim_resolver *resolver, const char *qname,
  * Public keys (key records, RFC 6376 §3.6.1)
  * ------------------------------------------------------------------- */
 
+/* The RSA key sizes the library signs and verifies with: keys under
+ * DKIM_RSA_MIN_BITS never pass (RFC 8301), and keys over DKIM_RSA_MAX_BITS
+ * are refused, which bounds what one signature check costs. */
+#define DKIM_RSA_MIN_BITS 1024
+#define DKIM_RSA_MAX_BITS 8192
+
 struct dkim_key_record {
 	enum dkim_key_type type;
 	unsigned bits;		/* RSA modulus size; 256 for Ed25519 */
@@ -338,10 +344,15 @@ enum dkim_body_length_policy {
 	DKIM_BODY_LENGTH_ACCEPT,
 };
 
+/* The most signatures one message can make a verifier evaluate. */
+#define DKIM_MAX_SIGNATURES_LIMIT 100
+
 struct dkim_verify_config {
-	/* Signatures evaluated per message, from the top (default 5). */
+	/* Signatures evaluated per message, from the top (default 5);
+	 * more than DKIM_MAX_SIGNATURES_LIMIT count as that many. */
 	unsigned max_signatures;
-	/* Smallest RSA key accepted; values below 1024 count as 1024. */
+	/* Smallest RSA key accepted; values below DKIM_RSA_MIN_BITS count
+	 * as DKIM_RSA_MIN_BITS. */
 	unsigned min_rsa_bits;
 	/* Total time to wait for DNS per message, in ms (default 5000). */
 	unsigned dns_timeout_msecs;

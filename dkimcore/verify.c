@@ -75,6 +75,8 @@ dkim_verifier_new(const struct dkim_verify_config *config,
 	verifier->config = *config;
 	if (verifier->config.max_signatures == 0)
 		verifier->config.max_signatures = 1;
+	if (verifier->config.max_signatures > DKIM_MAX_SIGNATURES_LIMIT)
+		verifier->config.max_signatures = DKIM_MAX_SIGNATURES_LIMIT;
 	if (verifier->config.min_rsa_bits < DKIM_RSA_MIN_BITS)
 		verifier->config.min_rsa_bits = DKIM_RSA_MIN_BITS;
 	verifier->resolver = resolver;

@@ -14,9 +14,6 @@
 
 /* Limits for the numeric verification settings (see dovecot-dkim(7)). */
 #define DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS (60 * 1000)
-#define DKIM_SETTINGS_MAX_SIGNATURES 100
-#define DKIM_SETTINGS_MIN_KEY_BITS 1024
-#define DKIM_SETTINGS_MAX_KEY_BITS 8192
 #define DKIM_SETTINGS_MAX_CLOCK_DRIFT_SECS (24 * 60 * 60)
 
 /* How a list setting says "the empty list". */
@@ -219,11 +216,11 @@ verify_settings_parse(const struct dkim_setting_strings *strings,
 				DKIM_SETTINGS_MAX_DNS_TIMEOUT_MSECS,
 				&config->dns_timeout_msecs);
 	dkim_setting_read_uint(reader, DKIM_SETTING(strings, max_signatures),
-			       1, DKIM_SETTINGS_MAX_SIGNATURES,
+			       1, DKIM_MAX_SIGNATURES_LIMIT,
 			       &config->max_signatures);
 	dkim_setting_read_uint(reader, DKIM_SETTING(strings, min_key_bits),
-			       DKIM_SETTINGS_MIN_KEY_BITS,
-			       DKIM_SETTINGS_MAX_KEY_BITS,
+			       DKIM_RSA_MIN_BITS,
+			       DKIM_RSA_MAX_BITS,
 			       &config->min_rsa_bits);
 
 	body_length = config->body_length;

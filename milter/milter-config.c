@@ -282,10 +282,28 @@ handle_minimum_key_bits(struct parse *parse, const struct keyword *kw,
 {
 	if (!handle_positive(parse, kw, value))
 		return false;
-	if (parse->config->verify_config.min_rsa_bits < 1024) {
+	if (parse->config->verify_config.min_rsa_bits < DKIM_RSA_MIN_BITS) {
 		milter_problems_add(parse->problems, false, "%s line %u: %s: "
-			"keys under 1024 bits never pass (RFC 8301); %s counts "
-			"as 1024", parse->source, parse->line, kw->name, value);
+			"keys under %u bits never pass (RFC 8301); %s counts "
+			"as %u", parse->source, parse->line, kw->name,
+			DKIM_RSA_MIN_BITS, value, DKIM_RSA_MIN_BITS);
+	}
+	return true;
+}
+
+static bool
+handle_maximum_signatures(struct parse *parse, const struct keyword *kw,
+			  const char *value)
+{
+	if (!handle_positive(parse, kw, value))
+		return false;
+	if (parse->config->verify_config.max_signatures >
+	    DKIM_MAX_SIGNATURES_LIMIT) {
+		milter_problems_add(parse->problems, false, "%s line %u: %s: "
+			"at most %u signatures are evaluated; %s counts as %u",
+			parse->source, parse->line, kw->name,
+			DKIM_MAX_SIGNATURES_LIMIT, value,
+			DKIM_MAX_SIGNATURES_LIMIT);
 	}
 	return true;
 }
@@ -544,7 +562,7 @@ static const struct keyword keywords[] = {
 	REFUSED("MacroList", NOT_IMPLEMENTED " (who is signed follows "
 		"{auth_authen}, InternalHosts and ResignMailTo)"),
 	CUSTOM("MaximumHeaders", handle_max_headers),
-	USED("MaximumSignaturesToVerify", handle_positive,
+	USED("MaximumSignaturesToVerify", handle_maximum_signatures,
 	     verify_config.max_signatures),
 	REFUSED("MaximumSignedBytes", BODY_LENGTH),
 	IGNORED("MilterDebug", "libmilter's debugging is not exposed"),

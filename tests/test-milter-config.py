@@ -157,6 +157,12 @@ def values(scratch):
     status, lines = scratch.check("UserID no-such-user-here\n")
     tap.ok(status != 0 and any("no user 'no-such-user-here'" in line for line in lines),
            "an unknown UserID is an error", lines)
+    status, lines = scratch.check("Mode v\nMinimumKeyBits 512\n"
+                                  "MaximumSignaturesToVerify 1000000000\n")
+    tap.ok(status == 0 and len(lines) == 2
+           and "512 counts as 1024" in lines[0] and "1000000000 counts as 100" in lines[1],
+           "MinimumKeyBits and MaximumSignaturesToVerify past the library's limits: "
+           "a warning each, saying what counts", lines)
     status, lines = scratch.check("Mode v\nMode x\nTrustAnchorFile /no/such/file\n")
     tap.ok(status != 0 and len(errors(lines)) == 2,
            "every problem reported, one line each", lines)

@@ -79,8 +79,8 @@ main(int argc, char *argv[])
 			break;
 		case 'b':
 			bits = (unsigned)tool_parse_number(usage, "-b", optarg,
-							   TOOL_KEYGEN_MIN_RSA_BITS,
-							   TOOL_KEYGEN_MAX_RSA_BITS);
+							   DKIM_RSA_MIN_BITS,
+							   DKIM_RSA_MAX_BITS);
 			bits_given = true;
 			break;
 		case 'D':

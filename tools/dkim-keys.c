@@ -890,8 +890,8 @@ parse_options(int argc, char *argv[], struct options *options)
 			break;
 		case 'b':
 			options->bits = (unsigned)tool_parse_number(usage,
-				"-b", optarg, TOOL_KEYGEN_MIN_RSA_BITS,
-				TOOL_KEYGEN_MAX_RSA_BITS);
+				"-b", optarg, DKIM_RSA_MIN_BITS,
+				DKIM_RSA_MAX_BITS);
 			options->bits_given = true;
 			break;
 		case 's':

@@ -140,11 +140,13 @@ main(int argc, char *argv[])
 			break;
 		case OPT_MIN_KEY_BITS:
 			config.min_rsa_bits = (unsigned)tool_parse_number(
-				usage, "--min-key-bits", optarg, 1024, 8192);
+				usage, "--min-key-bits", optarg,
+				DKIM_RSA_MIN_BITS, DKIM_RSA_MAX_BITS);
 			break;
 		case OPT_MAX_SIGNATURES:
 			config.max_signatures = (unsigned)tool_parse_number(
-				usage, "--max-signatures", optarg, 1, 100);
+				usage, "--max-signatures", optarg, 1,
+				DKIM_MAX_SIGNATURES_LIMIT);
 			break;
 		case OPT_ACCEPT_PARTIAL_BODY:
 			config.body_length = DKIM_BODY_LENGTH_ACCEPT;

@@ -5,11 +5,9 @@
 
 #include <stdbool.h>
 
-/* The default size of a new RSA key, and the sizes accepted (RFC 8301
- * requires 1024 bits at least; more than 8192 nobody verifies). */
+/* The default size of a new RSA key; the sizes accepted are dkim.h's
+ * DKIM_RSA_MIN_BITS to DKIM_RSA_MAX_BITS. */
 #define TOOL_KEYGEN_DEFAULT_RSA_BITS 2048
-#define TOOL_KEYGEN_MIN_RSA_BITS 1024
-#define TOOL_KEYGEN_MAX_RSA_BITS 8192
 
 /* A new private key in PEM (PKCS#8): Ed25519, or RSA of `bits`.  Returns a
  * malloc()ed string, or NULL when OpenSSL fails.  Wipe it with

@@ -6,6 +6,7 @@
 #include "test-keys.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -481,6 +482,35 @@ test_limits_and_cache(void)
 	tap_is_int(dns.lookups, 1,
 		   "one DNS lookup for two messages with one key");
 	dkim_resolver_free(&resolver);
+
+	/* More signatures than the library ever evaluates, and a cap far
+	 * above it (a configuration error, not an allocation of that
+	 * size). */
+	signer = dkim_signer_new();
+	for (int i = 0; i < DKIM_MAX_SIGNATURES_LIMIT + 2; i++)
+		dkim_signer_add(signer, &config, &error);
+	dkim_signer_feed(signer, message, strlen(message));
+	tap_ok(dkim_signer_finish(signer, &error) == 0, "%d signatures",
+	       DKIM_MAX_SIGNATURES_LIMIT + 2);
+	char *many_signed = malloc(strlen(dkim_signer_fields(signer)) +
+				   sizeof(message));
+	sprintf(many_signed, "%s%s", dkim_signer_fields(signer), message);
+	dkim_signer_free(&signer);
+	resolver = dkim_resolver_new_custom(test_dns_lookup, &dns);
+	dkim_verify_config_init(&vconfig);
+	vconfig.max_signatures = UINT_MAX;
+	dkim_verifier *verifier = dkim_verifier_new(&vconfig, resolver);
+	dkim_verifier_feed(verifier, many_signed, strlen(many_signed));
+	dkim_verifier_finish(verifier);
+	tap_is_int(dkim_verifier_signature_count(verifier),
+		   DKIM_MAX_SIGNATURES_LIMIT,
+		   "max_signatures = UINT_MAX: DKIM_MAX_SIGNATURES_LIMIT "
+		   "evaluated");
+	tap_is_int(dkim_verifier_skipped_signatures(verifier), 2,
+		   "... and the rest counted as skipped");
+	dkim_verifier_free(&verifier);
+	dkim_resolver_free(&resolver);
+	free(many_signed);
 
 	dkim_verify_config_init(&vconfig);
 	vconfig.max_header_bytes = 100;
