@@ -386,46 +386,15 @@ signingtable_warn(struct dkim_signingtable *table, bool counted,
 	table->warnings[table->warning_count] = NULL;
 }
 
-static bool
-is_domain_label_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '-' || c == '_';
-}
-
-/* A '*' in the domain part that runs straight into a label ("*tenant.com")
- * also matches longer names ending in it (evil-tenant.com): a domain the
- * administrator never meant.  '*' before '@' or '.' is anchored at a
- * boundary.  In the local part (before the last '@') a '*' cannot reach
- * into the domain. */
 static void
 check_refile_pattern(struct dkim_signingtable *table, const char *source,
 		     unsigned line, const char *pattern)
 {
-	const char *at = strrchr(pattern, '@');
-	const char *domain_part = at == NULL ? pattern : at + 1;
-	const char *star = strchr(domain_part, '*');
+	char why[DKIM_WILDCARD_WARNING_MAX];
 
-	while (star != NULL && !is_domain_label_char(star[1]))
-		star = strchr(star + 1, '*');
-	if (star == NULL)
-		return;
-	const char *rest = star + 1;
-	if (star != domain_part || strchr(rest, '*') != NULL) {
-		signingtable_warn(table, true, "%s line %u: in the pattern "
-			"'%s', the '*' before '%.*s' also matches names that "
-			"merely end in it; put '@' or '.' right after a '*' "
-			"that stands for whole labels", source, line, pattern,
-			(int)strcspn(rest, "*"), rest);
-		return;
-	}
-	/* "*tenant.com" or "joe@*tenant.com" */
-	int prefix_len = (int)(star - pattern);
-	signingtable_warn(table, true, "%s line %u: the pattern '%s' also "
-		"matches other domains ending in '%s', such as evil-%s; anchor "
-		"it: '%.*s%s%s' matches that domain, '%.*s*.%s' its subdomains "
-		"(use both lines for both)", source, line, pattern, rest, rest,
-		prefix_len, pattern, prefix_len == 0 ? "*@" : "", rest,
-		prefix_len, pattern, rest);
+	if (dkim_wildcard_unanchored(pattern, why, sizeof(why)))
+		signingtable_warn(table, true, "%s line %u: %s", source, line,
+				  why);
 }
 
 static void
@@ -590,6 +559,42 @@ dkim_wildcard_match(const char *pattern, const char *text)
 	while (*pattern == '*')
 		pattern++;
 	return *pattern == '\0';
+}
+
+static bool
+is_domain_label_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '-' || c == '_';
+}
+
+bool
+dkim_wildcard_unanchored(const char *pattern, char *text, size_t size)
+{
+	const char *at = strrchr(pattern, '@');
+	const char *domain_part = at == NULL ? pattern : at + 1;
+	const char *star = strchr(domain_part, '*');
+
+	while (star != NULL && !is_domain_label_char(star[1]))
+		star = strchr(star + 1, '*');
+	if (star == NULL)
+		return false;
+	const char *rest = star + 1;
+	if (star != domain_part || strchr(rest, '*') != NULL) {
+		snprintf(text, size, "in the pattern '%s', the '*' before "
+			 "'%.*s' also matches names that merely end in it; "
+			 "put '@' or '.' right after a '*' that stands for "
+			 "whole labels", pattern, (int)strcspn(rest, "*"),
+			 rest);
+		return true;
+	}
+	/* "*tenant.com" or "joe@*tenant.com" */
+	int prefix_len = (int)(star - pattern);
+	snprintf(text, size, "the pattern '%s' also matches other domains "
+		 "ending in '%s', such as evil-%s; anchor it: '%.*s%s%s' "
+		 "matches that domain, '%.*s*.%s' its subdomains (give both "
+		 "for both)", pattern, rest, rest, prefix_len, pattern,
+		 prefix_len == 0 ? "*@" : "", rest, prefix_len, pattern, rest);
+	return true;
 }
 
 struct match_state {

@@ -167,10 +167,9 @@ void dkim_table_strings_free(char ***strings);
 
 /* What is legal but probably not meant, found while parsing, as a
  * NULL-terminated list of texts naming the file and line, for the caller
- * to report once per load.  The table owns them.  Today these are refile:
- * patterns with a '*' directly before a domain label: "*tenant.com" also
- * matches evil-tenant.com (as in OpenDKIM); "*@tenant.com" and
- * "*.tenant.com" are anchored and give no warning. */
+ * to report once per load.  The table owns them.  Today these are the
+ * refile: patterns that dkim_wildcard_unanchored() finds: "*tenant.com"
+ * also matches evil-tenant.com (as in OpenDKIM). */
 const char *const *
 dkim_signingtable_warnings(const struct dkim_signingtable *table);
 
@@ -200,6 +199,20 @@ void dkim_signingtable_free(struct dkim_signingtable **table);
  * any run of characters, everything else itself, case-insensitively).
  * Also used for the dkim_sign_from address patterns. */
 bool dkim_wildcard_match(const char *pattern, const char *text);
+
+/* Room for a text of dkim_wildcard_unanchored() that quotes a pattern of
+ * up to 100 characters (twice) whole. */
+#define DKIM_WILDCARD_WARNING_MAX 512
+
+/* Whether `pattern` is legal but probably not meant: a '*' in its domain
+ * part (after the last '@', or all of it without one) that runs straight
+ * into a label, as in "*tenant.com", also matches longer names that merely
+ * end in it (evil-tenant.com).  A '*' before '@' or '.', a lone '*', and a
+ * '*' in the local part (which cannot reach into the domain) are anchored.
+ * If so, writes why and the anchored forms into `text` (`size` bytes, cut
+ * when longer) and returns true.  For the SigningTable's refile: patterns
+ * and the dkim_sign_from / SignFromTable patterns alike. */
+bool dkim_wildcard_unanchored(const char *pattern, char *text, size_t size);
 
 /* ------------------------------------------------------------------ */
 

@@ -1269,6 +1269,31 @@ check_signing(struct milter_config *config, struct milter_problems *problems)
 	}
 }
 
+/* Warns about each SignFromTable pattern that dkim_wildcard_unanchored()
+ * finds ("*example.com" also permits evil-example.com). */
+static void
+check_sign_from(const struct milter_config *config,
+		struct milter_problems *problems)
+{
+	char why[DKIM_WILDCARD_WARNING_MAX];
+
+	for (size_t i = 0; i < milter_dataset_count(config->sign_from); i++) {
+		const struct milter_dataset_entry *entry =
+			milter_dataset_entry(config->sign_from, i);
+		char **patterns = milter_dataset_split_value(entry->value);
+
+		for (char **pattern = patterns;
+		     pattern != NULL && *pattern != NULL; pattern++) {
+			if (!dkim_wildcard_unanchored(*pattern, why,
+						      sizeof(why)))
+				continue;
+			milter_config_problem(config, problems, false,
+				"SignFromTable", "%s: %s", entry->key, why);
+		}
+		milter_strings_free(&patterns);
+	}
+}
+
 int
 milter_config_load(struct milter_config *config,
 		   struct milter_problems *problems)
@@ -1280,8 +1305,9 @@ milter_config_load(struct milter_config *config,
 	(void)open_dataset(config, "Domain", &config->domains, problems);
 	(void)open_dataset(config, "ResignMailTo", &config->resign_mail_to,
 			   problems);
-	(void)open_dataset(config, "SignFromTable", &config->sign_from,
-			   problems);
+	if (open_dataset(config, "SignFromTable", &config->sign_from,
+			 problems) == 0 && config->sign_from != NULL)
+		check_sign_from(config, problems);
 	open_hosts(config, "InternalHosts", "127.0.0.1,::1",
 		   &config->internal_hosts, problems);
 	open_hosts(config, "ExternalIgnoreList", NULL,

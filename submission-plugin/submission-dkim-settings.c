@@ -2,10 +2,12 @@
  * uses (dkim-settings.h). */
 #include "lib.h"
 #include "array.h"
+#include "str-sanitize.h"
 #include "mail-user.h"
 #include "dkim-dovecot-version.h"
 #include "dkim-settings.h"
 #include "dkim-keyed-table.h"
+#include "dkim-keytable.h"
 #include "submission-dkim-settings.h"
 
 /* Longest x= offset accepted: a year. */
@@ -148,6 +150,21 @@ submission_dkim_settings_parse(const struct dkim_setting_strings *strings,
 	read_signing(reader, strings, set_r);
 }
 
+/* A pattern such as "*example.com" also lets the user sign for
+   evil-example.com, which the administrator hardly meant: said for each
+   session, since dkim_sign_from may come from the user's userdb fields. */
+static void
+warn_unanchored_sign_from(struct event *event, const char *const *patterns)
+{
+	char why[DKIM_WILDCARD_WARNING_MAX];
+
+	for (; patterns != NULL && *patterns != NULL; patterns++) {
+		if (dkim_wildcard_unanchored(*patterns, why, sizeof(why)))
+			e_warning(event, "dkim_sign_from: %s",
+				  str_sanitize(why, sizeof(why)));
+	}
+}
+
 void
 submission_dkim_settings_read(struct mail_user *user, pool_t pool,
 			      struct event *event,
@@ -168,6 +185,7 @@ submission_dkim_settings_read(struct mail_user *user, pool_t pool,
 	}
 	submission_dkim_settings_parse(strings, &reader, set_r);
 	dkim_user_setting_strings_free(&strings);
+	warn_unanchored_sign_from(event, set_r->sign_from);
 	if (array_count(&reader.errors) > 0)
 		set_r->error = array_idx_elem(&reader.errors, 0);
 }

@@ -192,6 +192,15 @@ def data_sets(scratch):
     tap.ok(status != 0 and any("Berkeley DB" in line for line in lines),
            "a name ending in .db is a Berkeley DB, refused", lines)
 
+    sign_from = scratch.write("SignFrom", "alice@example.com *@example.net, *.example.org\n"
+                                          "bob@example.com *example.info\n")
+    status, lines = scratch.check(f"Mode v\nSignFromTable file:{sign_from}\n")
+    tap.ok(status == 0 and len(lines) == 1 and lines[0].startswith("warning: ") and
+           "SignFromTable: bob@example.com: the pattern '*example.info' also matches other "
+           "domains ending in 'example.info', such as evil-example.info" in lines[0],
+           "an unanchored SignFromTable pattern: a warning naming the login and the pattern, "
+           "none for the anchored ones", lines)
+
     inner = scratch.write("inner.conf", "AuthservID mx.example.org\nFooBar 1\n")
     status, lines = scratch.check(f"Include {inner}\n")
     tap.ok(status != 0 and any(f"{inner} line 2: FooBar: unknown keyword" in line

@@ -65,7 +65,8 @@ def main():
         keys.write("SigningTable", SIGNINGTABLE)
 
         userdb = {
-            "alice@example.com": {"dkim_sign_from": "*@example.net,*@*.example.org"},
+            # *example.info is unanchored: a warning at each of alice's logins
+            "alice@example.com": {"dkim_sign_from": "*@example.net,*@*.example.org,*example.info"},
             "dave@example.com": {"dkim_sign": "no"},
             # the reject policy per user from userdb, for one who owns no domain and one who does
             "robert": {"dkim_sign_unauthorized": "reject"},
@@ -114,6 +115,15 @@ def run_checks(dc, sink, dns, keys):
            "from_domain=example.com" in lines[0] and "s=rsa2024" in lines[0] and
            "s=ed2024 a=ed25519-sha256" in lines[0],
            "one log line with user, From domain and selectors", "\n".join(lines))
+
+    warnings = dc.log_lines(r"Warning: .*dkim_sign_from", start=start)
+    tap.ok(len(warnings) == 1 and re.search(
+               r"submission\(alice@example\.com\).*: Warning: dkim_sign_from: the pattern "
+               r"'\*example\.info' also matches other domains ending in 'example\.info', such "
+               r"as evil-example\.info; anchor it: '\*@example\.info' matches that domain, "
+               r"'\*\.example\.info' its subdomains", warnings[0]),
+           "an unanchored dkim_sign_from pattern: one warning per login, with the anchored "
+           "forms; none for *@example.net or *@*.example.org", "\n".join(warnings))
 
     tap.eq(submit(dc, ALICE, "alice@example.com", ss.message("x@example.net", "rsa only")),
            None, "dkim_sign_from address: accepted")

@@ -419,13 +419,13 @@ test_pattern_warnings(void)
 		   "'*tenant.com' also matches other domains ending in "
 		   "'tenant.com', such as evil-tenant.com; anchor it: "
 		   "'*@tenant.com' matches that domain, '*.tenant.com' its "
-		   "subdomains (use both lines for both)",
+		   "subdomains (give both for both)",
 		   "'*tenant.com' is warned about, with the anchored forms");
 	tap_is_str(warnings[1], "SigningTable line 7: the pattern "
 		   "'joe@*tenant.com' also matches other domains ending in "
 		   "'tenant.com', such as evil-tenant.com; anchor it: "
 		   "'joe@tenant.com' matches that domain, 'joe@*.tenant.com' "
-		   "its subdomains (use both lines for both)",
+		   "its subdomains (give both for both)",
 		   "so is 'joe@*tenant.com'");
 	tap_is_str(warnings[2], "SigningTable line 8: in the pattern "
 		   "'*@mail*tenant.com', the '*' before 'tenant.com' also "
