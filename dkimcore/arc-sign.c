@@ -294,16 +294,12 @@ write_aar(struct dkim_buf *out, unsigned instance, enum dkim_result cv,
 
 /* ---- the seal ---- */
 
-/* What an ARC-Seal being made signs (RFC 8617 §5.1.1): the older sets
- * when the chain passed, then this hop's AAR and AMS, then the seal with
- * an empty b= value.  False when the older sets are not all there to
- * hash (a chain that did not pass the structure check). */
-static bool
-seal_digest(const struct dkim_arc_chain *chain,
-	    const struct dkim_headers *headers, unsigned older_sets,
-	    const char *aar, const char *ams,
-	    const struct dkim_unsigned_field *seal,
-	    unsigned char digest[DKIM_SHA256_LEN])
+bool
+dkim_arc_seal_digest(const struct dkim_arc_chain *chain,
+		     const struct dkim_headers *headers, unsigned older_sets,
+		     const char *aar, const char *ams,
+		     const struct dkim_unsigned_field *seal,
+		     unsigned char digest[DKIM_SHA256_LEN])
 {
 	struct dkim_header_hash hash;
 
@@ -339,9 +335,9 @@ write_seal(const struct dkim_arc_sealer *sealer,
 	dkim_fold_tagf(&folder, "s=%s;", req->selector);
 	dkim_fold_tagf(&folder, "t=%lld", (long long)req->timestamp);
 
-	if (!seal_digest(&sealer->chain, headers,
-			 sealer->cv == DKIM_RESULT_PASS ? instance - 1 : 0,
-			 aar, ams, &seal, digest)) {
+	if (!dkim_arc_seal_digest(&sealer->chain, headers,
+				  sealer->cv == DKIM_RESULT_PASS ?
+				  instance - 1 : 0, aar, ams, &seal, digest)) {
 		dkim_error_set(error, "cannot seal cv=pass over ARC sets "
 			       "that failed the structure check");
 	} else {
@@ -670,66 +666,4 @@ dkim_arc_sealer_free(struct dkim_arc_sealer **sealer_p)
 	free(sealer->authserv_id);
 	free(sealer);
 	*sealer_p = NULL;
-}
-
-/* ---- sealing given fields (golden-vector tests) ---- */
-
-char *
-dkim_arc_seal_field_template(const dkim_privkey *key, const char *seal,
-			     const char *aar, const char *ams,
-			     const void *message, size_t message_len,
-			     struct dkim_error *error)
-{
-	const char *colon = strchr(seal, ':');
-	struct dkim_taglist tags;
-	uint64_t instance;
-
-	if (colon == NULL || dkim_taglist_parse(colon + 1, strlen(colon + 1),
-						&tags, error) != DKIM_TAGLIST_OK)
-		return NULL;
-	const struct dkim_tag *b = dkim_taglist_find(&tags, "b");
-	const struct dkim_tag *i = dkim_taglist_find(&tags, "i");
-	const struct dkim_tag *cv = dkim_taglist_find(&tags, "cv");
-	if (b == NULL || b->value_len != 0 || i == NULL || cv == NULL ||
-	    i->value_len == 0 || i->value_len > 2 ||
-	    (instance = strtoull(i->value, NULL, 10)) == 0) {
-		dkim_error_set(error, "seal template needs i=, cv= and an "
-			       "empty b=");
-		return NULL;
-	}
-	bool pass = dkim_tag_value_is(cv, "pass");
-
-	struct dkim_arc_chain chain = { 0 };
-	struct dkim_headers headers;
-	struct dkim_unsigned_field field = { .text = { 0 } };
-	unsigned char digest[DKIM_SHA256_LEN];
-	char *result = NULL;
-
-	dkim_headers_init(&headers, SIZE_MAX);
-	dkim_headers_feed(&headers, message, message_len);
-	dkim_headers_finish(&headers);
-	if (pass && (!dkim_arc_chain_collect(&chain, &headers) ||
-		     chain.count != instance - 1)) {
-		dkim_error_set(error, "the message does not hold the %u sets "
-			       "the seal covers", (unsigned)instance - 1);
-	} else {
-		/* The template without its b= value's whitespace. */
-		size_t value_start = (size_t)(colon + 1 - seal);
-		dkim_buf_append(&field.text, seal,
-				value_start + b->raw_value_start);
-		dkim_buf_append_str(&field.text,
-				    seal + value_start + b->raw_value_end);
-		field.b_pos = value_start + b->raw_value_start;
-		field.b_column = 0;
-		field.b_width = DKIM_FOLD_WIDTH;
-		if (seal_digest(&chain, &headers,
-				pass ? (unsigned)instance - 1 : 0, aar, ams,
-				&field, digest) &&
-		    dkim_sign_fill_b(&field, key, digest, error) == 0)
-			result = dkim_buf_steal(&field.text);
-	}
-	dkim_buf_free(&field.text);
-	dkim_arc_chain_free(&chain);
-	dkim_headers_free(&headers);
-	return result;
 }

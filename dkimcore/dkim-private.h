@@ -645,14 +645,6 @@ int dkim_sign_fill_b(struct dkim_unsigned_field *field,
 		     const unsigned char digest[DKIM_SHA256_LEN],
 		     struct dkim_error *error);
 
-/* Exposed for the golden-vector tests: computes bh= and b= for a
- * prepared DKIM-Signature (or ARC-Message-Signature) field whose b= value
- * is empty (the field is used exactly as given) over the given message.
- * Returns the field with both filled in, malloc()ed, or NULL with error
- * set. */
-char *dkim_sign_field_template(const dkim_privkey *key, const char *field,
-			       const void *message, size_t message_len,
-			       struct dkim_error *error);
 
 /* ---- ARC chain validation (arc-verify.c) ---- */
 /* An ARC-Message-Signature or ARC-Seal of a set. */
@@ -748,14 +740,15 @@ dkim_arc_sealer_result(const struct dkim_arc_sealer *sealer,
 		       const struct dkim_arc_result **result_r,
 		       bool *sealed_r);
 void dkim_arc_sealer_free(struct dkim_arc_sealer **sealer);
-
-/* Exposed for the golden-vector tests: computes b= for a prepared
- * ARC-Seal field whose b= value is empty, given this set's AAR and AMS
- * fields and the message with the older sets.  Returns the seal field
- * with its b= value, malloc()ed, or NULL with error set. */
-char *dkim_arc_seal_field_template(const dkim_privkey *key, const char *seal,
-				   const char *aar, const char *ams,
-				   const void *message, size_t message_len,
-				   struct dkim_error *error);
+/* What an ARC-Seal being made signs (RFC 8617 §5.1.1): the first
+ * `older_sets` sets of `chain`, then this hop's AAR and AMS, then `seal`
+ * with an empty b= value.  False when those sets are not all there to hash
+ * (a chain that did not pass the structure check). */
+bool dkim_arc_seal_digest(const struct dkim_arc_chain *chain,
+			  const struct dkim_headers *headers,
+			  unsigned older_sets, const char *aar,
+			  const char *ams,
+			  const struct dkim_unsigned_field *seal,
+			  unsigned char digest[DKIM_SHA256_LEN]);
 
 #endif

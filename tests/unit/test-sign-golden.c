@@ -5,6 +5,7 @@
  * out.  Reads the vectors from $DKIM_SHARED_DIR/corpus; skips when that
  * directory is absent (a clone without ../shared), fails when a vector is. */
 #include "dkim-private.h"
+#include "sign-template.h"
 #include "tap.h"
 
 #include <stdio.h>
@@ -128,8 +129,8 @@ golden(const char *signed_name, int index, const char *input_name,
 		tap_ok(0, "%s: key loads (%s)", label, error.text);
 		return;
 	}
-	char *result = dkim_sign_field_template(key, template, input,
-						input_size, &error);
+	char *result = sign_template_field(key, template, input, input_size,
+					   &error);
 	char *want_bh = tag_value(field, "bh="), *want_b = tag_value(field, "b=");
 	char *got_bh = result != NULL ? tag_value(result, "bh=") : NULL;
 	char *got_b = result != NULL ? tag_value(result, "b=") : NULL;
@@ -193,9 +194,9 @@ arc_golden(void)
 	if (dkim_privkey_parse(key_text, key_size, &key, &error) < 0)
 		tap_ok(0, "%s: key loads (%s)", label, error.text);
 	else {
-		char *got_ams = dkim_sign_field_template(key, ams_template,
+		char *got_ams = sign_template_field(key, ams_template,
 			input, strlen(input), &error);
-		char *got_seal = dkim_arc_seal_field_template(key,
+		char *got_seal = sign_template_arc_seal(key,
 			seal_template, aar, ams, input, strlen(input), &error);
 		char *values[][2] = {
 			{ tag_value(ams, "bh="), got_ams == NULL ? NULL :
