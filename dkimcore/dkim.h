@@ -330,6 +330,15 @@ const char *dkim_author_status_text(enum dkim_author_status status);
  * message.  Time is linear in `len`. */
 enum dkim_author_status dkim_author_domain(const char *value, size_t len,
 					   char **domain_r);
+/* As dkim_author_domain(), and on DKIM_AUTHOR_FOUND also the mailbox's
+ * local part in *local_part_r (when not NULL): the text it stands for,
+ * without CFWS, quotes and quoted-pair backslashes ("\"j doe\"" gives
+ * `j doe`; WSP inside a quoted string stays, a TAB included), malloc()ed,
+ * possibly empty; otherwise NULL.  For a signer that matches whole
+ * addresses (a SigningTable, who may sign which From). */
+enum dkim_author_status dkim_author_address(const char *value, size_t len,
+					    char **local_part_r,
+					    char **domain_r);
 
 /* ---------------------------------------------------------------------
  * Verification

@@ -42,6 +42,7 @@ enum token_kind {
 
 struct token {
 	enum token_kind kind;
+	const char *start;	/* its first byte; it ends at parser->pos */
 	const char *text;	/* TOKEN_ATOM: the atom */
 	size_t len;
 	char special;		/* TOKEN_SPECIAL: the character */
@@ -58,6 +59,8 @@ struct from_parser {
 	size_t domain_len;
 	bool domain_too_long;
 	bool domain_literal;
+	/* The first mailbox's local part, as it stands in the value. */
+	const char *local_start, *local_end;
 };
 
 /* RFC 5322 §3.2.3 atext, with RFC 6532's 8-bit bytes. */
@@ -181,6 +184,7 @@ next_token(struct from_parser *parser)
 	}
 
 	char c = *parser->pos;
+	token->start = parser->pos;
 	if (is_atext((unsigned char)c)) {
 		token->kind = TOKEN_ATOM;
 		token->text = parser->pos;
@@ -218,6 +222,7 @@ token_is_word(const struct from_parser *parser)
 /* The shape of a run of words and dots, which is a display-name (or a
  * group name) or a local-part depending on what follows it. */
 struct words {
+	const char *start, *end;	/* where they stand in the value */
 	size_t count;		/* words and dots */
 	bool starts_with_word;	/* a phrase must (RFC 5322 §3.2.5) */
 	bool local_part;	/* word *("." word) */
@@ -233,8 +238,11 @@ read_words(struct from_parser *parser, struct words *words_r)
 	while (token_is_word(parser) || token_is(parser, '.')) {
 		bool word = token_is_word(parser);
 
-		if (words_r->count++ == 0)
+		if (words_r->count++ == 0) {
 			words_r->starts_with_word = word;
+			words_r->start = parser->token.start;
+		}
+		words_r->end = parser->pos;
 		if (word != want_word)
 			words_r->local_part = false;
 		want_word = !word;
@@ -289,6 +297,10 @@ parse_at_domain(struct from_parser *parser, const struct words *local_part,
 {
 	if (!local_part->local_part || !token_is(parser, '@'))
 		return false;
+	if (author) {
+		parser->local_start = local_part->start;
+		parser->local_end = local_part->end;
+	}
 	next_token(parser);
 	return parse_domain(parser, author);
 }
@@ -429,8 +441,46 @@ parse_value(struct from_parser *parser)
 	return DKIM_AUTHOR_FOUND;
 }
 
+/* Appends what a quoted string's content between `start` and `end`
+ * stands for: quoted-pairs without their backslash, folding without its
+ * line break (RFC 5322 §3.2.4: the WSP after it stays). */
+static void
+append_unquoted(struct dkim_buf *text, const char *start, const char *end)
+{
+	for (const char *p = start; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '\r' || *p == '\n')
+			continue;
+		dkim_buf_append_c(text, *p);
+	}
+}
+
+/* The text a local part the parser accepted stands for: its atoms and
+ * dots, its quoted strings unquoted, CFWS left out.  It is lexed again,
+ * as it was the first time. */
+static char *
+local_part_text(const char *start, const char *end)
+{
+	struct from_parser lexer = { .pos = start, .end = end };
+	struct dkim_buf text = { 0 };
+
+	for (next_token(&lexer); lexer.token.kind != TOKEN_END;
+	     next_token(&lexer)) {
+		const char *token = lexer.token.start;
+
+		if (lexer.token.kind == TOKEN_QUOTED)
+			append_unquoted(&text, token + 1, lexer.pos - 1);
+		else
+			dkim_buf_append(&text, token,
+					(size_t)(lexer.pos - token));
+	}
+	return dkim_buf_steal(&text);
+}
+
 enum dkim_author_status
-dkim_author_domain(const char *value, size_t len, char **domain_r)
+dkim_author_address(const char *value, size_t len, char **local_part_r,
+		    char **domain_r)
 {
 	struct from_parser parser;
 
@@ -438,13 +488,24 @@ dkim_author_domain(const char *value, size_t len, char **domain_r)
 	parser.pos = value;
 	parser.end = value + len;
 	enum dkim_author_status status = parse_value(&parser);
+	if (local_part_r != NULL)
+		*local_part_r = NULL;
 	if (status != DKIM_AUTHOR_FOUND) {
 		*domain_r = NULL;
 		return status;
 	}
 	*domain_r = dkim_strndup(parser.domain, parser.domain_len);
 	dkim_ascii_lowercase(*domain_r);
+	if (local_part_r != NULL)
+		*local_part_r = local_part_text(parser.local_start,
+						parser.local_end);
 	return DKIM_AUTHOR_FOUND;
+}
+
+enum dkim_author_status
+dkim_author_domain(const char *value, size_t len, char **domain_r)
+{
+	return dkim_author_address(value, len, NULL, domain_r);
 }
 
 enum dkim_author_status

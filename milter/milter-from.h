@@ -7,15 +7,13 @@
 
 #include <stddef.h>
 
-/* The single mailbox of a From field value as "local@domain" (domain
- * lowercased, the local part with quoting and comments removed), or NULL
- * when the value does not hold exactly one valid mailbox.  malloc()ed.
- *
- * Whether it holds one, and its domain, are dkimcore's answer
- * (dkim_author_domain(), the rule the verifier and the signer apply): the
- * milter signs exactly the messages whose author a DMARC verifier will see
- * as ours.  This file only adds the local part, and gives up when its own
- * reading of the domain differs. */
+/* The single mailbox of a From field value as "local@domain": dkimcore's
+ * dkim_author_address(), the rule the verifier and the signer apply, so
+ * that the milter signs exactly the messages whose author a DMARC verifier
+ * will see as ours.  NULL when the value does not hold exactly one valid
+ * mailbox, and when the local part is empty or holds a control character
+ * (a TAB in a quoted string), which no SigningTable line is written for.
+ * malloc()ed. */
 char *milter_from_address(const char *value, size_t len);
 
 #endif

@@ -1,4 +1,5 @@
-/* The author domain (dkim_author_domain()), which alignment depends on.
+/* The author domain (dkim_author_domain()), which alignment depends on,
+ * and the author address (dkim_author_address()).
  *
  * Input: a From field value.  Besides memory errors, it checks:
  * - a domain comes out exactly when the status says found, and it is a
@@ -11,7 +12,9 @@
  *   domain literals and angle brackets), a control character (NUL
  *   included) or a line break that does not fold leaves no author domain;
  * - CRLF and LF line breaks read the same (in a value without a bare CR,
- *   which turning CRLF into LF could pair with a LF). */
+ *   which turning CRLF into LF could pair with a LF);
+ * - a local part comes out with the domain, shorter than the value and
+ *   without line breaks, and the domain is dkim_author_domain()'s. */
 #include "dkim-private.h"
 #include "fuzz.h"
 
@@ -209,13 +212,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* libFuzzer passes an exactly sized copy: ASan sees any read past
 	 * the value. */
 	const char *value = (const char *)data;
-	char *domain;
-	enum dkim_author_status status = dkim_author_domain(value, size,
-							    &domain);
+	char *domain, *local_part;
+	enum dkim_author_status status = dkim_author_address(value, size,
+							     &local_part,
+							     &domain);
 
-	FUZZ_ASSERT((status == DKIM_AUTHOR_FOUND) == (domain != NULL),
-		    "status \"%s\" with domain %s",
-		    dkim_author_status_text(status), shown(domain));
+	FUZZ_ASSERT((status == DKIM_AUTHOR_FOUND) == (domain != NULL) &&
+		    (domain != NULL) == (local_part != NULL),
+		    "status \"%s\" with domain %s, local part %s",
+		    dkim_author_status_text(status), shown(domain),
+		    shown(local_part));
+	if (local_part != NULL) {
+		FUZZ_ASSERT(strlen(local_part) < size &&
+			    strpbrk(local_part, "\r\n") == NULL,
+			    "local part \"%s\": longer than the value, or "
+			    "with a line break", local_part);
+	}
+	free(local_part);
+	char *domain_only;
+	enum dkim_author_status domain_status =
+		dkim_author_domain(value, size, &domain_only);
+	FUZZ_ASSERT(domain_status == status &&
+		    (domain == NULL ? domain_only == NULL :
+		     domain_only != NULL && strcmp(domain, domain_only) == 0),
+		    "dkim_author_domain() differs from dkim_author_address()");
+	free(domain_only);
 	FUZZ_ASSERT(status != DKIM_AUTHOR_NO_FROM &&
 		    status != DKIM_AUTHOR_MULTIPLE_FROM &&
 		    status != DKIM_AUTHOR_DISPUTED,

@@ -136,6 +136,47 @@ test_text_bytes(void)
 	none(" \"a\\\x01\" <joe@example.com>", SYNTAX);
 }
 
+/* dkim_author_address(): the local part as the text it stands for. */
+static void
+local_part_is(const char *value, const char *local_part)
+{
+	char *got_local = NULL, *got_domain = NULL;
+	enum dkim_author_status status =
+		dkim_author_address(value, strlen(value), &got_local,
+				    &got_domain);
+	char *name = dkim_sanitize(value, strlen(value));
+
+	tap_ok(local_part != NULL ?
+	       status == DKIM_AUTHOR_FOUND && got_local != NULL &&
+	       strcmp(got_local, local_part) == 0 :
+	       status != DKIM_AUTHOR_FOUND && got_local == NULL,
+	       "local part of %s: %s", name,
+	       local_part != NULL ? local_part : "none");
+	if (got_local != NULL && (local_part == NULL ||
+				  strcmp(got_local, local_part) != 0))
+		tap_diag("got '%s'", got_local);
+	free(name);
+	free(got_local);
+	free(got_domain);
+}
+
+static void
+test_local_parts(void)
+{
+	local_part_is(" Joe <Joe.Q@Example.COM>", "Joe.Q");
+	local_part_is(" \"j doe\"@example.com", "j doe");
+	local_part_is(" \"a\\\"b\"(c)@example.com", "a\"b");
+	local_part_is(" \"a@b, c@d\"@example.com", "a@b, c@d");
+	local_part_is(" joe . doe (x) @ example . com", "joe.doe");
+	local_part_is(" \"joe\".doe@example.com", "joe.doe");
+	local_part_is(" \"Folded\r\n quoted\"@example.net", "Folded quoted");
+	local_part_is(" \"\"@example.com", "");
+	local_part_is(" <@route.example:bob@example.com>", "bob");
+	local_part_is(" \"Eve <eve@evil.example>\" <joe@example.com>", "joe");
+	local_part_is(" joe@example.com, eve@example.com", NULL);
+	local_part_is(" joe@[192.0.2.1]", NULL);
+}
+
 static void
 test_no_author(void)
 {
@@ -334,6 +375,7 @@ main(void)
 	test_spoofing();
 	test_valid_forms();
 	test_obsolete_forms();
+	test_local_parts();
 	test_text_bytes();
 	test_no_author();
 	test_syntax_errors();
