@@ -204,6 +204,35 @@ def check_dovecot():
         tap.ok(not os.path.exists(instance.directory), "instance directory removed")
 
 
+def late_error_raised(allow):
+    """Leaves an instance whose log got an error line after the test's last error_lines():
+    what HarnessError said, or None.  The line is written into the file as Dovecot's log
+    process would write one from a service's pipe."""
+    with smtpsink.SmtpSink() as sink:
+        instance = dovecot.Dovecot(relay_port=sink.port)
+        try:
+            with instance as dc:
+                dc.error_lines(allow=allow)
+                with open(os.path.join(dc.directory, "log", "dovecot.log"), "a",
+                          encoding="utf-8") as log:
+                    log.write("Dec 07 06:00:00 lmtp(alice)<1><x>: Error: written late\n")
+        except procutil.HarnessError as exc:
+            return str(exc)
+        finally:
+            tap.ok(not os.path.exists(instance.directory),
+                   f"late error line, allow={list(allow)}: the directory is removed")
+    return None
+
+
+def check_late_errors():
+    raised = late_error_raised(allow=())
+    tap.ok(raised is not None and "Error: written late" in raised,
+           "an error line after the last error_lines(): leaving the instance fails, naming it",
+           raised)
+    tap.eq(late_error_raised(allow=("written late",)), None,
+           "... unless that error_lines() allowed it")
+
+
 def check_dovecot_plugins():
     """Plugin wiring with stock Dovecot plugins standing in for ours: mail plugins copied into
     the private module dir and enabled for delivery and submission, a Sieve plugin and its
@@ -299,6 +328,7 @@ def main():
     check_oracles()
     check_sink()
     check_dovecot()
+    check_late_errors()
     check_dovecot_plugins()
     check_dovecot_imap()
     tap.diag(f"harness self-check took {time.monotonic() - started:.1f}s")
