@@ -300,7 +300,7 @@ def _boolean_list(names, indent):
     return "".join(f"{indent}{name} = yes\n" for name in names)
 
 
-class Dovecot(procutil.TempDirServer):
+class Dovecot(procutil.LoggingServer):
     """The running instance; see the module docstring. Keyword arguments are Settings fields.
 
     Submission is enabled when `relay_port` is given (Dovecot needs a relay host for it).
@@ -333,7 +333,6 @@ class Dovecot(procutil.TempDirServer):
         self._process_group = None
         self._generation = 0
         self._notify = None
-        self._error_check = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -347,17 +346,12 @@ class Dovecot(procutil.TempDirServer):
         self._own_tree()
         self.start()
 
-    def __exit__(self, exc_type, *exc):
-        # Stopped first: the log process exits last, so the file then holds every line.
-        self.stop()
-        late = self._late_error_lines() if exc_type is None else []
-        super().__exit__(exc_type, *exc)
-        if self._notify is not None:
-            self._notify.close()
-        if late:
-            raise procutil.HarnessError(
-                "Dovecot logged errors that the test's last error_lines() did not see (they "
-                "reached the log after it, or came later):\n" + "\n".join(late))
+    def __exit__(self, *exc):
+        try:
+            super().__exit__(*exc)
+        finally:
+            if self._notify is not None:
+                self._notify.close()
 
     @property
     def config_file(self):
@@ -534,28 +528,9 @@ class Dovecot(procutil.TempDirServer):
 
     # -- logs --------------------------------------------------------------------------------
 
-    LOG_FILES = ("master.out", "dovecot.log")
-
-    def log_text(self):
-        """Everything Dovecot logged (master, services, LDA share one file), plus the master's
-        own stdout/stderr."""
-        return self._decode(self._log_bytes())
-
-    def _log_bytes(self, offsets=None):
-        """The bytes of each of LOG_FILES from its offset in `offsets` (0 if none)."""
-        parts = {}
-        for name in self.LOG_FILES:
-            path = self._path("log", name)
-            parts[name] = b""
-            if os.path.exists(path):
-                with open(path, "rb") as handle:
-                    handle.seek((offsets or {}).get(name, 0))
-                    parts[name] = handle.read()
-        return parts
-
-    @staticmethod
-    def _decode(parts):
-        return "".join(data.decode("utf-8", errors="replace") for data in parts.values())
+    LOG_FILES = ("log/master.out", "log/dovecot.log")
+    """Everything Dovecot logs (master, services, LDA share one file), and the master's own
+    stdout/stderr."""
 
     def log_search(self, pattern, timeout=LOG_TIMEOUT, flags=0):
         """The first match of the regex `pattern` in log_text(), waiting up to `timeout`
@@ -603,30 +578,8 @@ class Dovecot(procutil.TempDirServer):
                     self.log_search(rf"lmtp\({process[1]}\): Info: Disconnect from ")
                 return
 
-    def error_lines(self, allow=()):
-        """Log lines marked Error/Panic/Fatal, except those matching a regex in `allow`.
-
-        The check is remembered: leaving the context manager stops Dovecot, when every line
-        is in the file, and raises HarnessError for error lines (but those `allow` lets
-        pass) that were not there yet, such as one a service wrote through its log pipe
-        after the reply the test acted on."""
-        parts = self._log_bytes()
-        self._error_check = ({name: len(data) for name, data in parts.items()}, tuple(allow))
-        return self._filter_errors(self._decode(parts), allow)
-
-    @staticmethod
-    def _filter_errors(text, allow):
-        return [line for line in text.splitlines()
-                if ERROR_PATTERN.search(line)
-                and not any(re.search(pattern, line) for pattern in allow)]
-
-    def _late_error_lines(self):
-        """The error lines written after the last error_lines(), which it would have
-        reported; none if the test never called it."""
-        if self._error_check is None:
-            return []
-        offsets, allow = self._error_check
-        return self._filter_errors(self._decode(self._log_bytes(offsets)), allow)
+    def _is_error_line(self, line):
+        return ERROR_PATTERN.search(line) is not None
 
     def assert_no_errors(self, allow=()):
         """Raises AssertionError listing the error lines (see error_lines)."""

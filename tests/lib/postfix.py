@@ -62,7 +62,7 @@ class Settings:
     extra: dict = dataclasses.field(default_factory=dict)       # more main.cf settings
 
 
-class Postfix(procutil.TempDirServer):
+class Postfix(procutil.LoggingServer):
     """The running instance; keyword arguments are Settings fields."""
 
     def __init__(self, startup_timeout=30, **settings):
@@ -174,20 +174,10 @@ class Postfix(procutil.TempDirServer):
 
     # -- logs --------------------------------------------------------------------------------
 
-    def log_text(self):
-        text = ""
-        for name in ("master.out", "maillog"):
-            path = self._path("log", name)
-            if os.path.exists(path):
-                with open(path, encoding="utf-8", errors="replace") as handle:
-                    text += handle.read()
-        return text
+    LOG_FILES = ("log/master.out", "log/maillog")
 
-    def error_lines(self, allow=()):
-        """Log lines marked error/fatal/panic, except those matching a regex in `allow`."""
-        return [line for line in self.log_text().splitlines()
-                if ERROR_PATTERN.search(line)
-                and not any(re.search(pattern, line) for pattern in allow)]
+    def _is_error_line(self, line):
+        return ERROR_PATTERN.search(line) is not None
 
     def wait_for_log(self, pattern, timeout=30, start=0):
         """Waits until a log line (after offset `start`) matches; returns the line."""

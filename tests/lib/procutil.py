@@ -3,6 +3,7 @@
 Every wait here is bounded: a test may fail, but it must never hang.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,6 +41,68 @@ class TempDirServer:
 
     def _prepare(self):
         raise NotImplementedError
+
+
+class LoggingServer(TempDirServer):
+    """A TempDirServer whose log files (LOG_FILES, below its directory, in the order
+    log_text() joins them) the tests read.  error_lines() is remembered: leaving stops the
+    server, when every line is in the files (a daemon's log process writes the lines its
+    services send through pipes, so one can reach the file after the reply a test acted on),
+    and raises HarnessError for the error lines written after the last error_lines() that
+    its `allow` does not cover.  Subclasses say what an error line is (`_is_error_line`)."""
+    LOG_FILES = ()
+    _error_check = None
+
+    def _is_error_line(self, line):
+        raise NotImplementedError
+
+    def __exit__(self, exc_type, *exc):
+        self.stop()
+        late = self._late_error_lines() if exc_type is None else []
+        super().__exit__(exc_type, *exc)
+        if late:
+            raise HarnessError(
+                f"{type(self).__name__} logged errors that the test's last error_lines() did "
+                "not see (they reached the log after it, or came later):\n" + "\n".join(late))
+
+    def log_text(self):
+        """The text of its log files, joined."""
+        return self._decode(self._log_bytes())
+
+    def error_lines(self, allow=()):
+        """The log's error lines, except those matching a regex in `allow`."""
+        parts = self._log_bytes()
+        self._error_check = ({name: len(data) for name, data in parts.items()}, tuple(allow))
+        return self._errors(self._decode(parts), allow)
+
+    def _errors(self, text, allow):
+        return [line for line in text.splitlines()
+                if self._is_error_line(line)
+                and not any(re.search(pattern, line) for pattern in allow)]
+
+    def _late_error_lines(self):
+        """The error lines written after the last error_lines(), which it would have
+        reported; none if the test never called it."""
+        if self._error_check is None:
+            return []
+        offsets, allow = self._error_check
+        return self._errors(self._decode(self._log_bytes(offsets)), allow)
+
+    def _log_bytes(self, offsets=None):
+        """The bytes of each of LOG_FILES from its offset in `offsets` (0 if none)."""
+        parts = {}
+        for name in self.LOG_FILES:
+            parts[name] = b""
+            path = os.path.join(self.directory, name) if self.directory else None
+            if path is not None and os.path.exists(path):
+                with open(path, "rb") as handle:
+                    handle.seek((offsets or {}).get(name, 0))
+                    parts[name] = handle.read()
+        return parts
+
+    @staticmethod
+    def _decode(parts):
+        return "".join(data.decode("utf-8", errors="replace") for data in parts.values())
 
 
 _handed_out = set()
