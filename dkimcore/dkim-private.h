@@ -645,7 +645,6 @@ int dkim_sign_fill_b(struct dkim_unsigned_field *field,
 		     const unsigned char digest[DKIM_SHA256_LEN],
 		     struct dkim_error *error);
 
-
 /* ---- ARC chain validation (arc-verify.c) ---- */
 /* An ARC-Message-Signature or ARC-Seal of a set. */
 struct dkim_arc_member {

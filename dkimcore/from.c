@@ -42,8 +42,7 @@ enum token_kind {
 
 struct token {
 	enum token_kind kind;
-	const char *start;	/* its first byte; it ends at parser->pos */
-	const char *text;	/* TOKEN_ATOM: the atom */
+	const char *start;	/* where it stands in the value */
 	size_t len;
 	char special;		/* TOKEN_SPECIAL: the character */
 };
@@ -187,11 +186,9 @@ next_token(struct from_parser *parser)
 	token->start = parser->pos;
 	if (is_atext((unsigned char)c)) {
 		token->kind = TOKEN_ATOM;
-		token->text = parser->pos;
 		while (parser->pos < parser->end &&
 		       is_atext((unsigned char)*parser->pos))
 			parser->pos++;
-		token->len = (size_t)(parser->pos - token->text);
 	} else if (c == '"' || c == '[') {
 		token->kind = !skip_enclosed(parser) ? TOKEN_ERROR :
 			c == '"' ? TOKEN_QUOTED : TOKEN_LITERAL;
@@ -203,6 +200,7 @@ next_token(struct from_parser *parser)
 		/* ')', ']', '\\' or a control character */
 		token->kind = TOKEN_ERROR;
 	}
+	token->len = (size_t)(parser->pos - token->start);
 }
 
 static bool
@@ -279,7 +277,7 @@ parse_domain(struct from_parser *parser, bool author)
 		if (parser->token.kind != TOKEN_ATOM)
 			return false;
 		if (author)
-			domain_append(parser, parser->token.text,
+			domain_append(parser, parser->token.start,
 				      parser->token.len);
 		next_token(parser);
 		if (!token_is(parser, '.'))
@@ -467,13 +465,13 @@ local_part_text(const char *start, const char *end)
 
 	for (next_token(&lexer); lexer.token.kind != TOKEN_END;
 	     next_token(&lexer)) {
-		const char *token = lexer.token.start;
+		const struct token *token = &lexer.token;
 
-		if (lexer.token.kind == TOKEN_QUOTED)
-			append_unquoted(&text, token + 1, lexer.pos - 1);
+		if (token->kind == TOKEN_QUOTED)
+			append_unquoted(&text, token->start + 1,
+					token->start + token->len - 1);
 		else
-			dkim_buf_append(&text, token,
-					(size_t)(lexer.pos - token));
+			dkim_buf_append(&text, token->start, token->len);
 	}
 	return dkim_buf_steal(&text);
 }
