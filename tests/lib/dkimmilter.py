@@ -125,10 +125,11 @@ class DkimMilter(procutil.LoggingServer):
             self.process = None
 
     LOG_FILES = ("dkim-milter.log",)
+    ERROR_PATTERN = ERROR_PATTERN
 
     def _is_error_line(self, line):
         """Its error lines, and anything a sanitizer printed."""
-        return (ERROR_PATTERN.search(line) is not None or "Sanitizer" in line or
+        return (super()._is_error_line(line) or "Sanitizer" in line or
                 "runtime error:" in line)
 
     def memory_kb(self, field="VmHWM"):

@@ -531,6 +531,7 @@ class Dovecot(procutil.LoggingServer):
     LOG_FILES = ("log/master.out", "log/dovecot.log")
     """Everything Dovecot logs (master, services, LDA share one file), and the master's own
     stdout/stderr."""
+    ERROR_PATTERN = ERROR_PATTERN
 
     def log_search(self, pattern, timeout=LOG_TIMEOUT, flags=0):
         """The first match of the regex `pattern` in log_text(), waiting up to `timeout`
@@ -577,9 +578,6 @@ class Dovecot(procutil.LoggingServer):
                 if process:
                     self.log_search(rf"lmtp\({process[1]}\): Info: Disconnect from ")
                 return
-
-    def _is_error_line(self, line):
-        return ERROR_PATTERN.search(line) is not None
 
     def assert_no_errors(self, allow=()):
         """Raises AssertionError listing the error lines (see error_lines)."""

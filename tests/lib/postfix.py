@@ -175,9 +175,7 @@ class Postfix(procutil.LoggingServer):
     # -- logs --------------------------------------------------------------------------------
 
     LOG_FILES = ("log/master.out", "log/maillog")
-
-    def _is_error_line(self, line):
-        return ERROR_PATTERN.search(line) is not None
+    ERROR_PATTERN = ERROR_PATTERN
 
     def wait_for_log(self, pattern, timeout=30, start=0):
         """Waits until a log line (after offset `start`) matches; returns the line."""

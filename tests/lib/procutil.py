@@ -49,12 +49,14 @@ class LoggingServer(TempDirServer):
     server, when every line is in the files (a daemon's log process writes the lines its
     services send through pipes, so one can reach the file after the reply a test acted on),
     and raises HarnessError for the error lines written after the last error_lines() that
-    its `allow` does not cover.  Subclasses say what an error line is (`_is_error_line`)."""
+    its `allow` does not cover.  Subclasses name the files and ERROR_PATTERN, the regex
+    that finds an error line (or override `_is_error_line`)."""
     LOG_FILES = ()
+    ERROR_PATTERN = None
     _error_check = None
 
     def _is_error_line(self, line):
-        raise NotImplementedError
+        return self.ERROR_PATTERN.search(line) is not None
 
     def __exit__(self, exc_type, *exc):
         self.stop()
